@@ -1,0 +1,140 @@
+package main
+
+import (
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ivr-gateway/ivr/internal/app"
+)
+
+// environ reads the environment; flags take their defaults from it, so
+// `ivr serve -h` shows each variable next to its flag.
+type environ func(string) string
+
+func (e environ) or(name, def string) string {
+	if v := e(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// gatewayFlags are the settings of contract §6, shared by serve and demo.
+type gatewayFlags struct {
+	addr, publicURL, accountSID, authToken, redisURL, redisPrefix string
+	issuer, clientID, clientSecret, scope, resource              string
+	agentKeys, sessionKey, handoffURL, handoffNumber, fallback   string
+	orgName, languages, voices, logFormat                        string
+	callerLimit, maxAttempts                                     int
+	tokenGrace, verifyWait                                       time.Duration
+	errs                                                         []string
+}
+
+func (g *gatewayFlags) intVar(fs *flag.FlagSet, p *int, name, envName string, def int, help string, env environ) {
+	v := def
+	if s := env(envName); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			g.errs = append(g.errs, fmt.Sprintf("%s=%q is not a number", envName, s))
+		}
+		v = n
+	}
+	fs.IntVar(p, name, v, help+" ("+envName+")")
+}
+
+func (g *gatewayFlags) durationVar(fs *flag.FlagSet, p *time.Duration, name, envName string, def time.Duration, help string, env environ) {
+	v := def
+	if s := env(envName); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			g.errs = append(g.errs, fmt.Sprintf("%s=%q is not a duration such as 30s", envName, s))
+		}
+		v = d
+	}
+	fs.DurationVar(p, name, v, help+" ("+envName+")")
+}
+
+func addGatewayFlags(fs *flag.FlagSet, env environ) *gatewayFlags {
+	g := &gatewayFlags{}
+	str := func(p *string, name, envName, def, help string) {
+		fs.StringVar(p, name, env.or(envName, def), help+" ("+envName+")")
+	}
+	str(&g.addr, "addr", "IVR_ADDR", ":8080", "listen address")
+	str(&g.publicURL, "public-url", "IVR_PUBLIC_URL", "", "base URL as Twilio reaches it; signatures and TwiML URLs use it")
+	str(&g.accountSID, "twilio-account-sid", "TWILIO_ACCOUNT_SID", "", "Twilio account SID")
+	str(&g.authToken, "twilio-auth-token", "TWILIO_AUTH_TOKEN", "", "Twilio auth token; checks X-Twilio-Signature")
+	str(&g.redisURL, "redis-url", "REDIS_URL", "", "redis:// or rediss:// URL; empty: embedded in-process Redis")
+	str(&g.redisPrefix, "redis-prefix", "IVR_REDIS_PREFIX", "ivr:", "prefix of every Redis key")
+	str(&g.issuer, "auth-issuer", "IVR_AUTH_ISSUER", "", "authorization server issuer (RFC 8414 discovery)")
+	str(&g.clientID, "client-id", "IVR_CLIENT_ID", "", "OAuth client id of the gateway")
+	str(&g.clientSecret, "client-secret", "IVR_CLIENT_SECRET", "", "OAuth client secret (client_secret_basic)")
+	str(&g.scope, "scope", "IVR_SCOPE", "", "scope requested for the caller")
+	str(&g.resource, "resource", "IVR_RESOURCE", "", "resource (the MCP server URL); alone, RFC 9728 discovery")
+	str(&g.agentKeys, "agent-keys", "IVR_AGENT_KEYS", "", "comma-separated bearer keys of the agent API")
+	str(&g.sessionKey, "session-key", "IVR_SESSION_KEY", "", "32-byte base64 key sealing answers in Redis")
+	str(&g.handoffURL, "handoff-url", "IVR_HANDOFF_URL", "", "TwiML URL a verified call is redirected to")
+	str(&g.handoffNumber, "handoff-number", "IVR_HANDOFF_NUMBER", "", "number a verified call is dialled to")
+	str(&g.fallback, "fallback-number", "IVR_FALLBACK_NUMBER", "", "number of the humans a failed call is transferred to")
+	str(&g.orgName, "org-name", "IVR_ORG_NAME", "our clinic", "organisation named in the greeting")
+	str(&g.languages, "languages", "IVR_LANGUAGES", "en-US,es-US", "languages offered at the greeting, default first")
+	str(&g.voices, "voices", "IVR_VOICES", "", "per-language <Say> voice overrides, e.g. en-US=Polly.Joanna,es-US=Polly.Lupe")
+	str(&g.logFormat, "log-format", "IVR_LOG_FORMAT", "json", "log format: json or text")
+	g.intVar(fs, &g.callerLimit, "caller-limit", "IVR_CALLER_LIMIT", 6, "verification attempts per caller number per hour", env)
+	g.intVar(fs, &g.maxAttempts, "max-attempts", "IVR_MAX_ATTEMPTS", 3, "verification attempts per call", env)
+	g.durationVar(fs, &g.tokenGrace, "token-grace", "IVR_TOKEN_GRACE", 0, "how long a token stays readable after its call ends", env)
+	g.durationVar(fs, &g.verifyWait, "verify-wait", "IVR_VERIFY_WAIT", 5*time.Second, "how long a webhook waits for the AS before putting the caller on hold", env)
+	return g
+}
+
+// config turns the flags into the app's configuration, with every problem
+// in one error.
+func (g *gatewayFlags) config() (app.Config, error) {
+	errs := append([]string(nil), g.errs...)
+	key, err := base64.StdEncoding.DecodeString(g.sessionKey)
+	if err != nil || len(key) != 32 {
+		errs = append(errs, "IVR_SESSION_KEY must be 32 random bytes in base64 (e.g. `openssl rand -base64 32`)")
+	}
+	voices := map[string]string{}
+	for _, kv := range splitList(g.voices) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			errs = append(errs, fmt.Sprintf("IVR_VOICES: %q is not language=voice", kv))
+			continue
+		}
+		voices[k] = v
+	}
+	if len(errs) > 0 {
+		return app.Config{}, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
+	}
+	return app.Config{
+		PublicURL: g.publicURL, AccountSID: g.accountSID, AuthToken: g.authToken,
+		RedisURL: g.redisURL, RedisPrefix: g.redisPrefix,
+		AuthIssuer: g.issuer, ClientID: g.clientID, ClientSecret: g.clientSecret, Scope: g.scope, Resource: g.resource,
+		AgentKeys: splitList(g.agentKeys), SessionKey: key, CallerLimit: g.callerLimit,
+		HandoffURL: g.handoffURL, HandoffNumber: g.handoffNumber, FallbackNumber: g.fallback,
+		MaxAttempts: g.maxAttempts, TokenGrace: g.tokenGrace, OrgName: g.orgName,
+		Languages: splitList(g.languages), Voices: voices, VerifyWait: g.verifyWait,
+	}, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}

@@ -1,0 +1,228 @@
+// Package replay records and replays call fixtures: the exact HTTP requests
+// Twilio makes during one call, each with what the gateway must answer and
+// what the authorization server must have been sent by then.
+//
+// A fixture is a JSON-lines file (format in docs/fixtures.md): a header line,
+// then one line per request. Fixtures are recorded by driving the gateway
+// with the Twilio simulator (internal/twiliosim) through a Scenario, and
+// replayed verbatim, so a replay needs neither the simulator nor the
+// scenario: `ivr replay` runs the same files against any gateway.
+package replay
+
+import (
+	"bufio"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Header is a fixture's first line.
+type Header struct {
+	Fixture     string `json:"fixture"`
+	Description string `json:"description"`
+	PublicURL   string `json:"public_url"`
+	AuthToken   string `json:"auth_token"`
+	CallSid     string `json:"call_sid"`
+	// Env says what the in-process harness must set up: the AS double's
+	// behaviour ("ok", "500", "slow") and Redis ("up", "down"). Fixtures
+	// whose Env is not the default can only run in process.
+	Env Env `json:"env"`
+}
+
+// Env is the environment a fixture was recorded in.
+type Env struct {
+	AS       string `json:"as,omitempty"`
+	Redis    string `json:"redis,omitempty"`
+	Fallback bool   `json:"fallback,omitempty"` // IVR_FALLBACK_NUMBER set
+}
+
+// Default reports whether the fixture needs nothing special, so it can run
+// against any gateway with the demo patients.
+func (e Env) Default() bool { return (e.AS == "" || e.AS == "ok") && (e.Redis == "" || e.Redis == "up") }
+
+// Line is one request of the call and what must follow it.
+type Line struct {
+	N       int     `json:"n"`
+	TMS     int64   `json:"t_ms"` // when Twilio sent it, from the call's start
+	Note    string  `json:"note,omitempty"`
+	Request Request `json:"request"`
+	Expect  Expect  `json:"expect"`
+}
+
+// Request is an HTTP request exactly as Twilio sent it.
+type Request struct {
+	Method    string `json:"method"`
+	URL       string `json:"url"`
+	Signature string `json:"signature,omitempty"` // X-Twilio-Signature; absent = not sent
+	Body      string `json:"body"`
+}
+
+// Expect is what the gateway must answer, and what the AS must have
+// received while it handled the request.
+type Expect struct {
+	Status int         `json:"status"`
+	TwiML  string      `json:"twiml,omitempty"` // canonical form (Canonical)
+	AS     []ASRequest `json:"as,omitempty"`
+	// After a line, checks of the agent API and the AS (the last line only).
+	AgentTokenStatus int  `json:"agent_token_status,omitempty"`
+	Revoked          bool `json:"revoked,omitempty"`
+}
+
+// ASRequest is one request the AS received, with random values (PKCE,
+// codes, sessions, tokens) replaced by placeholders that name their shape.
+type ASRequest struct {
+	Endpoint string            `json:"endpoint"`
+	Client   string            `json:"client"`
+	Form     map[string]string `json:"form"`
+}
+
+// Fixture is a parsed fixture file.
+type Fixture struct {
+	Path   string
+	Header Header
+	Lines  []Line
+}
+
+// Load reads a fixture file.
+func Load(path string) (*Fixture, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fx, err := Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	fx.Path = path
+	return fx, nil
+}
+
+// Parse reads a fixture.
+func Parse(r io.Reader) (*Fixture, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	fx := &Fixture{}
+	n := 0
+	for sc.Scan() {
+		b := strings.TrimSpace(sc.Text())
+		if b == "" {
+			continue
+		}
+		n++
+		if n == 1 {
+			if err := json.Unmarshal([]byte(b), &fx.Header); err != nil {
+				return nil, fmt.Errorf("line 1 (header): %w", err)
+			}
+			if fx.Header.PublicURL == "" || fx.Header.CallSid == "" {
+				return nil, errors.New("line 1 (header): public_url and call_sid are required")
+			}
+			continue
+		}
+		var l Line
+		if err := json.Unmarshal([]byte(b), &l); err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		if l.Request.Method == "" || !strings.HasPrefix(l.Request.URL, fx.Header.PublicURL) {
+			return nil, fmt.Errorf("line %d: request needs a method and a URL under %s", n, fx.Header.PublicURL)
+		}
+		fx.Lines = append(fx.Lines, l)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, errors.New("empty fixture")
+	}
+	return fx, nil
+}
+
+// Write writes a fixture.
+func (fx *Fixture) Write(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(fx.Header); err != nil {
+		return err
+	}
+	for _, l := range fx.Lines {
+		if err := enc.Encode(l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// placeholders replace the AS request values that differ on every run.
+var placeholders = map[string]string{
+	"code_challenge": "<pkce-s256>",
+	"code_verifier":  "<pkce-verifier>",
+	"code":           "<code>",
+	"auth_session":   "<auth_session>",
+	"token":          "<access_token>",
+}
+
+var shapes = map[string]*regexp.Regexp{
+	"code_challenge": regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`),
+	"code_verifier":  regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`),
+}
+
+// NormaliseAS turns a received form into its placeholder form. A random
+// value of the wrong shape (a PKCE challenge that is not 43 base64url
+// characters, say) keeps its real value, so the comparison fails and shows it.
+func NormaliseAS(endpoint, client string, form url.Values) ASRequest {
+	out := ASRequest{Endpoint: endpoint, Client: client, Form: map[string]string{}}
+	for k, vs := range form {
+		v := strings.Join(vs, ",")
+		if p, ok := placeholders[k]; ok && v != "" {
+			if re := shapes[k]; re == nil || re.MatchString(v) {
+				v = p
+			}
+		}
+		out.Form[k] = v
+	}
+	return out
+}
+
+// Canonical renders TwiML with attributes sorted, so documents that differ
+// only in attribute order (twilio-go writes them in map order) compare
+// equal. The public URL becomes "{public}", so fixtures replay against a
+// gateway at any address. Invalid XML yields an "invalid:" string.
+func Canonical(twiml, publicURL string) string {
+	dec := xml.NewDecoder(strings.NewReader(twiml))
+	var b strings.Builder
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "invalid: " + err.Error()
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			attrs := append([]xml.Attr(nil), t.Attr...)
+			sort.Slice(attrs, func(i, j int) bool { return attrs[i].Name.Local < attrs[j].Name.Local })
+			b.WriteString("<" + t.Name.Local)
+			for _, a := range attrs {
+				fmt.Fprintf(&b, " %s=%q", a.Name.Local, a.Value)
+			}
+			b.WriteString(">")
+		case xml.EndElement:
+			b.WriteString("</" + t.Name.Local + ">")
+		case xml.CharData:
+			b.WriteString(strings.TrimSpace(string(t)))
+		}
+	}
+	out := b.String()
+	if publicURL != "" {
+		out = strings.ReplaceAll(out, publicURL, "{public}")
+	}
+	return out
+}

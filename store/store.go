@@ -1,0 +1,178 @@
+// Package store is the gateway's Redis layer: one hash per call for the
+// dialog's state (collected answers sealed with AES-256-GCM), one hash per
+// call for the access token the downstream agent fetches, the capped events
+// stream, and the per-caller attempt counter (contract §4).
+//
+// Key layout under the prefix P (default "ivr:"):
+//
+//	P call:{CallSid}    hash    session; TTL fixed at creation, at most SessionTTL
+//	P token:{CallSid}   hash    access_token, token_type, expires_at, scope, resource; TTL = token lifetime
+//	P events            stream  call_sid, event, at; XADD MAXLEN ~ EventsMaxLen
+//	P caller:{hmac}     string  attempts per caller number in the current hour
+//	P notify            channel pub/sub: a call SID whose token was just written
+//
+// The braces are Redis Cluster hash tags, so one call's keys share a slot and
+// the Lua scripts that touch them stay single-slot. The events stream lives in
+// another slot and is only ever written by plain commands in a pipeline.
+package store
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Errors returned by Store methods; check them with errors.Is.
+var (
+	// ErrNotFound: the call's session or token does not exist (or has expired).
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: Save lost a race; the stored step is not the expected one.
+	ErrConflict = errors.New("store: conflicting update")
+	// ErrSealBroken: sealed answers could not be opened (tampered with, moved
+	// to another call, or sealed under another key).
+	ErrSealBroken = errors.New("store: sealed answers cannot be opened")
+	// ErrInvalid: an argument is malformed (call SID, phase, event, options).
+	ErrInvalid = errors.New("store: invalid argument")
+	// ErrEventNotAppended: Save stored the session but could not append its
+	// event to the stream.
+	ErrEventNotAppended = errors.New("store: session saved, event not appended")
+	// ErrClosed: the Store has been closed.
+	ErrClosed = errors.New("store: closed")
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultPrefix       = "ivr:"
+	DefaultSessionTTL   = 2 * time.Hour
+	DefaultEventsMaxLen = 100000
+	DefaultCallerLimit  = 6
+	// CallerWindow is the fixed window AllowCaller counts attempts in.
+	CallerWindow = time.Hour
+)
+
+// Options configures a Store. Zero fields take the documented defaults.
+type Options struct {
+	Prefix       string        // default "ivr:"
+	SessionKey   []byte        // 32 bytes, AES-256-GCM key for answers (IVR_SESSION_KEY)
+	SessionTTL   time.Duration // default 2h: max call lifetime; the TTL is set at creation and never extended past creation+SessionTTL
+	EventsMaxLen int64         // default 100000
+	CallerLimit  int           // per caller number per hour, default 6 (IVR_CALLER_LIMIT)
+	Now          func() time.Time
+}
+
+// Store is the Redis layer. It is safe for concurrent use.
+type Store struct {
+	rdb       redis.UniversalClient
+	prefix    string
+	aead      cipher.AEAD
+	callerKey []byte // HMAC key for caller numbers, derived from SessionKey
+	ttl       time.Duration
+	maxLen    int64
+	limit     int64
+	now       func() time.Time
+	notify    *notifier
+	save      *redis.Script // saveScript; a test swaps in an uncached copy
+	closed    atomic.Bool
+}
+
+// callerLabel separates the caller-number HMAC key from the sealing key, so
+// the one secret never serves two purposes directly.
+const callerLabel = "ivr-gateway store caller-limit v1"
+
+// New returns a Store on rdb. It does not contact Redis; use Ping for that.
+// Close stops the Store's subscription but leaves rdb open.
+func New(rdb redis.UniversalClient, opt Options) (*Store, error) {
+	if rdb == nil {
+		return nil, fmt.Errorf("%w: nil redis client", ErrInvalid)
+	}
+	if len(opt.SessionKey) != 32 {
+		return nil, fmt.Errorf("%w: session key must be 32 bytes, got %d", ErrInvalid, len(opt.SessionKey))
+	}
+	if opt.Prefix == "" {
+		opt.Prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(opt.Prefix, "{}") {
+		// A brace in the prefix would become the hash tag and put every
+		// call in one Cluster slot.
+		return nil, fmt.Errorf("%w: prefix must not contain braces", ErrInvalid)
+	}
+	if opt.SessionTTL <= 0 {
+		opt.SessionTTL = DefaultSessionTTL
+	}
+	if opt.EventsMaxLen <= 0 {
+		opt.EventsMaxLen = DefaultEventsMaxLen
+	}
+	if opt.CallerLimit <= 0 {
+		opt.CallerLimit = DefaultCallerLimit
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	block, err := aes.NewCipher(opt.SessionKey)
+	if err != nil {
+		return nil, fmt.Errorf("store: session key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("store: session key: %w", err)
+	}
+	m := hmac.New(sha256.New, opt.SessionKey)
+	m.Write([]byte(callerLabel))
+	s := &Store{
+		rdb:       rdb,
+		prefix:    opt.Prefix,
+		aead:      aead,
+		callerKey: m.Sum(nil),
+		ttl:       opt.SessionTTL,
+		maxLen:    opt.EventsMaxLen,
+		limit:     int64(opt.CallerLimit),
+		now:       opt.Now,
+		save:      saveScript,
+	}
+	s.notify = newNotifier(rdb, opt.Prefix+"notify")
+	return s, nil
+}
+
+// Ping checks that Redis answers (for /readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// Close stops the shared Pub/Sub subscription and wakes every WaitToken with
+// ErrClosed. It does not close the Redis client. Close is idempotent.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	return s.notify.close()
+}
+
+func (s *Store) callKey(sid string) string  { return s.prefix + "call:{" + sid + "}" }
+func (s *Store) tokenKey(sid string) string { return s.prefix + "token:{" + sid + "}" }
+func (s *Store) eventsKey() string          { return s.prefix + "events" }
+
+// checkSid rejects call SIDs that could break the key layout: Twilio's are
+// "CA" + 32 hex digits; we accept any short token of letters, digits, '-'
+// and '_' so tests and the terminal phone can use their own.
+func checkSid(sid string) error {
+	if sid == "" || len(sid) > 64 {
+		return fmt.Errorf("%w: call SID length %d", ErrInvalid, len(sid))
+	}
+	for i := 0; i < len(sid); i++ {
+		c := sid[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("%w: call SID has a character outside [A-Za-z0-9_-]", ErrInvalid)
+		}
+	}
+	return nil
+}
