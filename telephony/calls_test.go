@@ -108,7 +108,7 @@ var scenarios = []replay.Scenario{
 	},
 	{
 		Name: "redis_down", Description: "Redis unreachable: every webhook still answers TwiML with an apology",
-		Env: replay.Env{Redis: "down", Fallback: true},
+		Env:   replay.Env{Redis: "down", Fallback: true},
 		Steps: []replay.Step{},
 	},
 	{

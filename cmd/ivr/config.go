@@ -27,12 +27,12 @@ func (e environ) or(name, def string) string {
 // gatewayFlags are the settings of contract §6, shared by serve and demo.
 type gatewayFlags struct {
 	addr, publicURL, accountSID, authToken, redisURL, redisPrefix string
-	issuer, clientID, clientSecret, scope, resource              string
-	agentKeys, sessionKey, handoffURL, handoffNumber, fallback   string
-	orgName, languages, voices, logFormat                        string
-	callerLimit, maxAttempts                                     int
-	tokenGrace, verifyWait                                       time.Duration
-	errs                                                         []string
+	issuer, clientID, clientSecret, scope, resource               string
+	agentKeys, sessionKey, handoffURL, handoffNumber, fallback    string
+	orgName, languages, voices, logFormat                         string
+	callerLimit, maxAttempts                                      int
+	tokenGrace, verifyWait                                        time.Duration
+	errs                                                          []string
 }
 
 func (g *gatewayFlags) intVar(fs *flag.FlagSet, p *int, name, envName string, def int, help string, env environ) {

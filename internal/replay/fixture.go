@@ -45,7 +45,9 @@ type Env struct {
 
 // Default reports whether the fixture needs nothing special, so it can run
 // against any gateway with the demo patients.
-func (e Env) Default() bool { return (e.AS == "" || e.AS == "ok") && (e.Redis == "" || e.Redis == "up") }
+func (e Env) Default() bool {
+	return (e.AS == "" || e.AS == "ok") && (e.Redis == "" || e.Redis == "up")
+}
 
 // Line is one request of the call and what must follow it.
 type Line struct {

@@ -2,7 +2,7 @@ package replay
 
 import (
 	"context"
-		"encoding/json"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -148,4 +148,3 @@ func mustParse(body string) url.Values {
 	v, _ := url.ParseQuery(body)
 	return v
 }
-
