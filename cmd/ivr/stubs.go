@@ -18,6 +18,3 @@ func runReplay(ctx context.Context, args []string, env environ, stdout, stderr i
 func runAuthServer(ctx context.Context, args []string, env environ, stdout, stderr io.Writer) error {
 	return errors.New("authserver: not built yet")
 }
-func runDTMF(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("dtmf: not built yet")
-}

@@ -12,14 +12,12 @@ package replay
 import (
 	"bufio"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"regexp"
-	"sort"
 	"strings"
 )
 
@@ -70,7 +68,7 @@ type Request struct {
 // received while it handled the request.
 type Expect struct {
 	Status int         `json:"status"`
-	TwiML  string      `json:"twiml,omitempty"` // canonical form (Canonical)
+	TwiML  string      `json:"twiml,omitempty"` // canonical form (canon.TwiML)
 	AS     []ASRequest `json:"as,omitempty"`
 	// After a line, checks of the agent API and the AS (the last line only).
 	AgentTokenStatus int  `json:"agent_token_status,omitempty"`
@@ -188,43 +186,6 @@ func NormaliseAS(endpoint, client string, form url.Values) ASRequest {
 			}
 		}
 		out.Form[k] = v
-	}
-	return out
-}
-
-// Canonical renders TwiML with attributes sorted, so documents that differ
-// only in attribute order (twilio-go writes them in map order) compare
-// equal. The public URL becomes "{public}", so fixtures replay against a
-// gateway at any address. Invalid XML yields an "invalid:" string.
-func Canonical(twiml, publicURL string) string {
-	dec := xml.NewDecoder(strings.NewReader(twiml))
-	var b strings.Builder
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return "invalid: " + err.Error()
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			attrs := append([]xml.Attr(nil), t.Attr...)
-			sort.Slice(attrs, func(i, j int) bool { return attrs[i].Name.Local < attrs[j].Name.Local })
-			b.WriteString("<" + t.Name.Local)
-			for _, a := range attrs {
-				fmt.Fprintf(&b, " %s=%q", a.Name.Local, a.Value)
-			}
-			b.WriteString(">")
-		case xml.EndElement:
-			b.WriteString("</" + t.Name.Local + ">")
-		case xml.CharData:
-			b.WriteString(strings.TrimSpace(string(t)))
-		}
-	}
-	out := b.String()
-	if publicURL != "" {
-		out = strings.ReplaceAll(out, publicURL, "{public}")
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ivr-gateway/ivr/internal/canon"
 	"github.com/ivr-gateway/ivr/internal/twiliosim"
 )
 
@@ -46,7 +47,7 @@ func Record(ctx context.Context, sc Scenario, h *Harness, callSid string) (*Fixt
 		l := Line{N: len(fx.Lines) + 1, TMS: time.Since(start).Milliseconds(), Note: note, Request: req,
 			Expect: Expect{Status: ex.Status, AS: h.newASRequests()}}
 		if ex.Status == http.StatusOK {
-			l.Expect.TwiML = Canonical(ex.Response, h.PublicURL)
+			l.Expect.TwiML = canon.TwiML(ex.Response, h.PublicURL)
 		}
 		fx.Lines = append(fx.Lines, l)
 		last = &fx.Lines[len(fx.Lines)-1].Request

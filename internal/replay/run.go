@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ivr-gateway/ivr/internal/canon"
 	"github.com/ivr-gateway/ivr/internal/twiliosim"
 )
 
@@ -67,7 +68,7 @@ func Run(ctx context.Context, fx *Fixture, t Target) ([]Mismatch, error) {
 			out = append(out, Mismatch{l.N, "status", fmt.Sprint(l.Expect.Status), fmt.Sprint(status)})
 		}
 		if l.Expect.TwiML != "" || status == http.StatusOK {
-			if got := Canonical(body, t.PublicURL); got != l.Expect.TwiML {
+			if got := canon.TwiML(body, t.PublicURL); got != l.Expect.TwiML {
 				out = append(out, Mismatch{l.N, "twiml", l.Expect.TwiML, got})
 			}
 		}

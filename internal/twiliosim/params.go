@@ -35,6 +35,9 @@ func standardParams(cfg Config) url.Values {
 			v.Set(p+k, val)
 		}
 	}
+	for k, vs := range cfg.Extra {
+		v[k] = append([]string(nil), vs...)
+	}
 	return v
 }
 

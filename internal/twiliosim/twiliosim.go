@@ -63,6 +63,11 @@ type Config struct {
 	// AccountSid, CallSid, From and To describe the call. Zero values are
 	// generated: AC/CA and 32 lowercase hex digits, 555-01xx numbers.
 	AccountSid, CallSid, From, To string
+	// Extra parameters are sent on every request of the call, replacing the
+	// simulator's values for the same names: geo data (FromCity, ToState…),
+	// ForwardedFrom and CalledVia for a forwarded call (sample [C]),
+	// CallerName. CallStatus and the per-request parameters are not affected.
+	Extra url.Values
 	// HTTPClient sends the requests; nil means a default client. HTTP
 	// redirects are followed by the simulator (as Twilio does), never by it.
 	HTTPClient *http.Client

@@ -595,3 +595,31 @@ func TestActionOutsidePublicURL(t *testing.T) {
 		t.Errorf("gateway got %d requests, want 1", n)
 	}
 }
+
+func TestExtraParams(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, map[string][]reply{
+		"/twilio/voice":  {{Body: twiml(`<Gather numDigits="1" action="/twilio/gather"/>`)}},
+		"/twilio/gather": {{Body: twiml(`<Hangup/>`)}},
+	})
+	cfg := g.config()
+	cfg.Extra = url.Values{"ForwardedFrom": {"+15555550104"}, "FromState": {"Köln"}, "CallStatus": {"queued"}}
+	c, _, err := Dial(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Press(t.Context(), "1"); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range g.requests() {
+		if r.Form.Get("ForwardedFrom") != "+15555550104" || r.Form.Get("FromState") != "Köln" {
+			t.Errorf("request %d: extra parameters missing: %v", i, r.Form)
+		}
+		if got := r.Form.Get("CallStatus"); got == "queued" {
+			t.Errorf("request %d: Extra replaced CallStatus", i)
+		}
+	}
+	if b := g.last().Body; !strings.Contains(b, "FromState=K%C3%B6ln&") {
+		t.Errorf("body does not percent-encode UTF-8 like sample [C]: %s", b)
+	}
+}

@@ -1,0 +1,82 @@
+package telephony
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ivr-gateway/ivr/dialog"
+	"github.com/ivr-gateway/ivr/internal/canon"
+	"github.com/ivr-gateway/ivr/kba"
+	"github.com/ivr-gateway/ivr/prompts"
+)
+
+var updateGolden = flag.Bool("update-twiml", false, "rewrite testdata/twiml/*.golden")
+
+// TestTwiMLGolden renders each kind of answer and compares its canonical
+// form (attributes sorted: twilio-go writes them in random order) with
+// testdata/twiml/<name>.golden. Regenerate with
+// go test ./telephony -run TwiMLGolden -update-twiml.
+func TestTwiMLGolden(t *testing.T) {
+	cat, err := prompts.Load("en-US")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := dialog.New(dialog.Config{})
+	dob, _ := kba.ParseISODate("1980-01-05")
+	base := Config{PublicURL: "https://ivr.example.test", OrgName: "Example Health", HoldPause: 2 * time.Second}
+	withHandoffNumber := base
+	withHandoffNumber.HandoffNumber = "+15555550142"
+	withHandoffURL := base
+	withHandoffURL.HandoffURL = "https://agent.example.test/twiml"
+	withFallback := base
+	withFallback.FallbackNumber = "+15555550199"
+	prompt := func(s dialog.State) []dialog.Action { _, a := m.Step(s, dialog.Resume{}); return a }
+	_, start := m.Step(dialog.State{}, dialog.Start{})
+	tests := []struct {
+		name    string
+		cfg     Config
+		lang    kba.Lang
+		polls   int
+		actions []dialog.Action
+	}{
+		{"greeting_language_menu", base, kba.English, 0, start},
+		{"ask_name", base, kba.English, 0, prompt(dialog.State{Node: dialog.NodeName, Lang: kba.English})},
+		{"ask_name_es", base, kba.Spanish, 0, prompt(dialog.State{Node: dialog.NodeName, Lang: kba.Spanish})},
+		{"ask_dob", base, kba.English, 0, prompt(dialog.State{Node: dialog.NodeDOB, Lang: kba.English})},
+		{"confirm_dob", base, kba.English, 0, prompt(dialog.State{Node: dialog.NodeConfirmDOB, Lang: kba.English, Answers: dialog.Answers{DOB: dob}})},
+		{"ask_ssn4_reprompt", base, kba.English, 0, prompt(dialog.State{Node: dialog.NodeSSN4, Lang: kba.English, Misses: 1})},
+		{"ask_otp", base, kba.English, 0, prompt(dialog.State{Node: dialog.NodeOTP, Lang: kba.English})},
+		{"hold_first", base, kba.English, 0, []dialog.Action{dialog.Hold{}}},
+		{"hold_again", base, kba.English, 1, []dialog.Action{dialog.Hold{}}},
+		{"handoff_url", withHandoffURL, kba.English, 0, prompt(dialog.State{Node: dialog.NodeVerified, Lang: kba.English})},
+		{"handoff_number", withHandoffNumber, kba.English, 0, prompt(dialog.State{Node: dialog.NodeVerified, Lang: kba.English})},
+		{"fallback_transfer", withFallback, kba.English, 0, prompt(dialog.State{Node: dialog.NodeFailed, Reason: dialog.ReasonAttempts, Lang: kba.English})},
+		{"fallback_goodbye", base, kba.English, 0, prompt(dialog.State{Node: dialog.NodeFailed, Reason: dialog.ReasonNoInput, Lang: kba.English})},
+		{"trouble_transfer", withFallback, kba.English, 0, prompt(dialog.State{Node: dialog.NodeFailed, Reason: dialog.ReasonUnavailable, Lang: kba.English})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			r := &renderer{cfg: &cfg, cat: cat, lang: tt.lang, step: 7, polls: tt.polls}
+			r.add(tt.actions)
+			got := canon.TwiML(r.xml(), cfg.PublicURL) + "\n"
+			path := filepath.Join("testdata", "twiml", tt.name+".golden")
+			if *updateGolden {
+				os.MkdirAll(filepath.Dir(path), 0o755)
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update-twiml to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("TwiML differs from %s:\n got  %s\n want %s", path, got, want)
+			}
+		})
+	}
+}
