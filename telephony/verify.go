@@ -19,11 +19,11 @@ type verifyDone struct {
 }
 
 // runVerify runs the verification the dialog asked for. It waits up to
-// VerifyWait for the AS; past that the caller is put on hold (a <Redirect>
+// wait for the AS; past that the caller is put on hold (a <Redirect>
 // poll) while the verification finishes in the background and writes its
 // result to Redis, where the next poll finds it. Either way the result is
 // applied by the same code (finish), so a slow AS and a fast one end the same.
-func (g *Gateway) runVerify(ctx context.Context, req *request, prev dialog.State, c call) (dialog.State, []dialog.Action, call, error) {
+func (g *Gateway) runVerify(ctx context.Context, req *request, prev dialog.State, c call, wait time.Duration) (dialog.State, []dialog.Action, call, error) {
 	if prev.Node == dialog.NodeSSN4 {
 		// A fresh attempt (not an OTP or a session retry) counts against the
 		// caller number's hourly limit, across calls.
@@ -43,7 +43,7 @@ func (g *Gateway) runVerify(ctx context.Context, req *request, prev dialog.State
 		defer g.bgWG.Done()
 		done <- g.verifyInBackground(c)
 	}()
-	timer := time.NewTimer(g.cfg.VerifyWait)
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
 	case d := <-done:

@@ -222,14 +222,36 @@ func (g *Gateway) save(ctx context.Context, c call, next dialog.State, tok *stor
 	return call{sess: sess, state: next}, nil
 }
 
-// advance loads the call, applies ev when the request's step is current
-// (otherwise the request is a repeat or stale and only re-renders the current
-// question), saves, runs a verification when the dialog asks for one, and
-// renders TwiML.
+// advance runs one webhook's event through the call (step) and renders the
+// resulting actions as TwiML.
 func (g *Gateway) advance(ctx context.Context, req *request, ev dialog.Event) (result, error) {
-	c, err := g.load(ctx, req.callSid)
+	t, err := g.step(ctx, req, ev, g.cfg.VerifyWait)
 	if err != nil {
 		return result{}, err
+	}
+	r := &renderer{cfg: &g.cfg, cat: g.cat, lang: t.state.Lang, step: t.call.sess.Step, polls: t.state.Polls}
+	r.add(t.actions)
+	return result{twiml: r.xml(), node: t.state.Node, step: t.call.sess.Step, event: eventName(t.event)}, nil
+}
+
+// turn is the transport-neutral outcome of one event: the call after it and
+// what the caller must hear or do next.
+type turn struct {
+	state   dialog.State
+	actions []dialog.Action
+	call    call
+	event   dialog.Event
+}
+
+// step loads the call, applies ev when the request's step is current
+// (otherwise the request is a repeat or stale and only re-renders the current
+// question), saves, and runs a verification when the dialog asks for one,
+// waiting up to verifyWait for the AS before answering with Hold. Every
+// transport (webhooks, Media Streams) advances calls through here.
+func (g *Gateway) step(ctx context.Context, req *request, ev dialog.Event, verifyWait time.Duration) (turn, error) {
+	c, err := g.load(ctx, req.callSid)
+	if err != nil {
+		return turn{}, err
 	}
 	switch {
 	case c.isNew:
@@ -244,23 +266,21 @@ func (g *Gateway) advance(ctx context.Context, req *request, ev dialog.Event) (r
 	if _, resume := ev.(dialog.Resume); !resume {
 		saved, err := g.save(ctx, c, next, nil)
 		if errors.Is(err, store.ErrConflict) {
-			// A concurrent copy of this webhook won; answer with where it left the call.
-			return g.advance(ctx, &request{route: "resume", callSid: req.callSid}, dialog.Resume{})
+			// A concurrent copy of this request won; answer with where it left the call.
+			return g.step(ctx, &request{route: "resume", callSid: req.callSid}, dialog.Resume{}, verifyWait)
 		}
 		if err != nil {
-			return result{}, err
+			return turn{}, err
 		}
 		c = saved
 	}
 	if hasVerify(actions) {
-		next, actions, c, err = g.runVerify(ctx, req, prev, c)
+		next, actions, c, err = g.runVerify(ctx, req, prev, c, verifyWait)
 		if err != nil {
-			return result{}, err
+			return turn{}, err
 		}
 	}
-	r := &renderer{cfg: &g.cfg, cat: g.cat, lang: next.Lang, step: c.sess.Step, polls: next.Polls}
-	r.add(actions)
-	return result{twiml: r.xml(), node: next.Node, step: c.sess.Step, event: eventName(ev)}, nil
+	return turn{state: next, actions: actions, call: c, event: ev}, nil
 }
 
 func hasVerify(actions []dialog.Action) bool {
