@@ -32,30 +32,29 @@ import (
 // Config is everything `ivr serve` is configured with (contract §6). cmd/ivr
 // fills it from flags and the environment.
 type Config struct {
-	PublicURL                   string
-	AccountSID, AuthToken       string
-	RedisURL                    string // "": an embedded in-process Redis
-	RedisPrefix                 string
-	AuthIssuer                  string // or Resource alone (RFC 9728 discovery)
-	ClientID, ClientSecret      string
-	Scope, Resource             string
-	AgentKeys                   []string
-	SessionKey                  []byte
-	CallerLimit                 int
-	HandoffURL, HandoffNumber   string
-	FallbackNumber              string
-	MaxAttempts                 int
-	TokenGrace                  time.Duration
-	OrgName                     string
-	Languages                   []string // offered at the greeting; first is the default
-	Voices                      map[string]string
-	VerifyWait, VerifyTimeout   time.Duration
-	HoldPause                   time.Duration
-	HTTPClient                  *http.Client          // for the AS; default: 10 s timeout
-	Redis                       redis.UniversalClient // overrides RedisURL (tests)
-	Now                         func() time.Time
-	Registry                    *prometheus.Registry // default: a new one
-	ServeMetricsWithoutRegistry bool
+	PublicURL                 string
+	AccountSID, AuthToken     string
+	RedisURL                  string // "": an embedded in-process Redis
+	RedisPrefix               string
+	AuthIssuer                string // or Resource alone (RFC 9728 discovery)
+	ClientID, ClientSecret    string
+	Scope, Resource           string
+	AgentKeys                 []string
+	SessionKey                []byte
+	CallerLimit               int
+	HandoffURL, HandoffNumber string
+	FallbackNumber            string
+	MaxAttempts               int
+	TokenGrace                time.Duration
+	OrgName                   string
+	Languages                 []string // offered at the greeting; first is the default
+	Voices                    map[string]string
+	VerifyWait, VerifyTimeout time.Duration
+	HoldPause                 time.Duration
+	HTTPClient                *http.Client          // for the AS; default: 10 s timeout
+	Redis                     redis.UniversalClient // overrides RedisURL (tests)
+	Now                       func() time.Time
+	Registry                  *prometheus.Registry // default: a new one with Go and process collectors
 }
 
 // App is the assembled gateway.
@@ -88,10 +87,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if len(cfg.SessionKey) != 32 {
 		return nil, fmt.Errorf("IVR_SESSION_KEY must be 32 bytes in base64 (got %d bytes)", len(cfg.SessionKey))
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	if cfg.HTTPClient != nil {
+		*hc = *cfg.HTTPClient
+	}
+	ast := newASTransport(hc.Transport, reg)
+	hc.Transport = ast
 	var (
 		md  *authclient.Metadata
 		err error
@@ -107,6 +113,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authorization server: %w", err)
 	}
+	ast.learn(md)
 	ac, err := authclient.New(authclient.Config{
 		Metadata: md, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 		Scope: cfg.Scope, Resource: cfg.Resource, HTTPClient: hc, Now: cfg.Now,
@@ -156,11 +163,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	machine := dialog.New(dialog.Config{
 		Languages: langs, MaxAttempts: cfg.MaxAttempts, HasFallback: cfg.FallbackNumber != "",
 	})
-	a.Registry = cfg.Registry
-	if a.Registry == nil {
-		a.Registry = prometheus.NewRegistry()
-		a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	}
+	a.Registry = reg
 	a.Gateway, err = telephony.New(telephony.Config{
 		PublicURL: cfg.PublicURL, AuthToken: cfg.AuthToken, OrgName: cfg.OrgName, Voices: cfg.Voices,
 		HandoffURL: cfg.HandoffURL, HandoffNumber: cfg.HandoffNumber, FallbackNumber: cfg.FallbackNumber,
