@@ -50,7 +50,11 @@ func TestStartupErrors(t *testing.T) {
 		return map[string]any{"issuer": iss, "authorization_challenge_endpoint": iss + "/c", "token_endpoint": iss + "/t",
 			"code_challenge_methods_supported": []string{"S256"}}
 	}
-	noChallenge := func(iss string) map[string]any { m := good(iss); delete(m, "authorization_challenge_endpoint"); return m }
+	noChallenge := func(iss string) map[string]any {
+		m := good(iss)
+		delete(m, "authorization_challenge_endpoint")
+		return m
+	}
 	noS256 := func(iss string) map[string]any {
 		m := good(iss)
 		m["code_challenge_methods_supported"] = []string{"plain"}
