@@ -121,9 +121,6 @@ func show(w io.Writer, t *twiliosim.Turn) {
 	for _, u := range t.Heard {
 		fmt.Fprintf(w, "  [%s] %s\n", u.Language, u.Text)
 	}
-	if t.Polls > 0 {
-		fmt.Fprintf(w, "  (on hold: %d poll(s))\n", t.Polls)
-	}
 	if t.Ended {
 		fmt.Fprintf(w, "  -- call ended: %s\n", t.End)
 	}

@@ -62,6 +62,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runReplay(ctx, args[1:], env, stdout, stderr)
 	case "authserver":
 		return runAuthServer(ctx, args[1:], env, stdout, stderr)
+	case "mcp":
+		return runMCP(ctx, args[1:], env, stdout, stderr)
 	case "dtmf":
 		return runDTMF(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -81,6 +83,7 @@ commands:
   call        dial a gateway from the terminal as Twilio would
   replay      run recorded call fixtures against a gateway
   authserver  run the reference authorization server
+  mcp         run the demo MCP server
   dtmf        find keypad tones in WAV files
 
 Run 'ivr <command> -h' for a command's flags.

@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ivr-gateway/ivr/authserver"
+	"github.com/ivr-gateway/ivr/internal/app"
+	"github.com/ivr-gateway/ivr/mcpdemo"
+)
+
+// demoPatients is the default patient file of `ivr demo` and `ivr authserver`.
+const demoPatients = "authserver/testdata/patients.json"
+
+// runDemo starts everything on loopback in one process: Redis (embedded
+// unless REDIS_URL is set), the reference authorization server with the
+// demo patients, the demo MCP server and the gateway, then prints how to call.
+func runDemo(ctx context.Context, args []string, env environ, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", env.or("IVR_ADDR", "127.0.0.1:8080"), "gateway listen address (IVR_ADDR)")
+	patients := fs.String("patients", env.or("IVR_AS_PATIENTS", demoPatients), "patient file (contract §7 format) (IVR_AS_PATIENTS)")
+	token := fs.String("twilio-auth-token", env("TWILIO_AUTH_TOKEN"), "Twilio auth token the gateway checks signatures with; empty: a random one (TWILIO_AUTH_TOKEN)")
+	logFormat := fs.String("log-format", env.or("IVR_LOG_FORMAT", "text"), "log format: json or text")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(*logFormat, stderr)
+	pats, err := loadPatients(*patients)
+	if err != nil {
+		return err
+	}
+
+	// One Redis for all three parts, each under its own prefix.
+	var rdb redis.UniversalClient
+	if u := env("REDIS_URL"); u != "" {
+		opt, err := redis.ParseURL(u)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		rdb = redis.NewClient(opt)
+	} else {
+		mr, err := miniredis.Run()
+		if err != nil {
+			return fmt.Errorf("embedded redis: %w", err)
+		}
+		defer mr.Close()
+		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	}
+	defer rdb.Close()
+
+	gwLn, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("gateway address: %w", err)
+	}
+	asLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	mcpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	gatewayURL := "http://" + gwLn.Addr().String()
+	issuer := "http://" + asLn.Addr().String()
+	resource := "http://" + mcpLn.Addr().String() + "/mcp"
+
+	clientSecret := randomString(24)
+	as, err := authserver.New(authserver.Config{
+		Issuer: issuer, Patients: pats, Clients: map[string]string{"ivr-gateway": clientSecret},
+		Redis: rdb, Prefix: "demo:as:", OTPSender: &authserver.ConsoleSender{W: stdout},
+		Logger: log.With("component", "authserver"),
+	})
+	if err != nil {
+		return err
+	}
+	mcp, err := mcpdemo.New(mcpdemo.Config{
+		Resource: resource, Issuer: issuer, JWKSURL: issuer + "/oauth/jwks.json",
+		Revoked: as.Revoked, Logger: log.With("component", "mcp"),
+	})
+	if err != nil {
+		return err
+	}
+	defer mcp.Close()
+	servers := []*http.Server{newHTTPServer(as.Handler()), newHTTPServer(mcp.Handler())}
+	go servers[0].Serve(asLn)
+	go servers[1].Serve(mcpLn)
+	defer func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}()
+
+	if *token == "" {
+		*token = randomString(16)
+	}
+	agentKey := "demo-agent-" + randomString(8)
+	sessionKey := make([]byte, 32)
+	rand.Read(sessionKey)
+	a, err := app.New(ctx, app.Config{
+		PublicURL: gatewayURL, AuthToken: *token, Redis: rdb, RedisPrefix: "demo:ivr:",
+		AuthIssuer: issuer, ClientID: "ivr-gateway", ClientSecret: clientSecret, Scope: "patient.read", Resource: resource,
+		AgentKeys: []string{agentKey}, SessionKey: sessionKey, CallerLimit: 20, MaxAttempts: 3,
+		OrgName: "Example Health", Languages: []string{"en-US", "es-US"},
+	}, log.With("component", "gateway"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `
+IVR demo is running (Ctrl-C to stop).
+  gateway:              %s   (Twilio webhooks at /twilio/, agent API at /v1/, /metrics)
+  authorization server: %s
+  MCP server:           %s
+  Redis:                %s
+
+Demo patients (fictional):
+%s
+In another terminal, call the gateway as Twilio would:
+
+  go run ./cmd/ivr call -url %s -token %s -agent-key %s -mcp-url %s
+
+or unattended:
+
+  printf 'silence\nsay:Maria Garcia\ndtmf:01051980\ndtmf:1234\n' | go run ./cmd/ivr call -url %s -token %s -agent-key %s -mcp-url %s -script -
+
+`, gatewayURL, issuer, resource, redisName(env), describePatients(pats),
+		gatewayURL, *token, agentKey, resource, gatewayURL, *token, agentKey, resource)
+	return serveUntilDone(ctx, gwLn, a, log)
+}
+
+func redisName(env environ) string {
+	if env("REDIS_URL") != "" {
+		return "REDIS_URL"
+	}
+	return "embedded (in-process)"
+}
+
+func describePatients(ps []authserver.Patient) string {
+	var b strings.Builder
+	for _, p := range ps {
+		otp := ""
+		if p.OTPRequired {
+			otp = "  (asks for a texted code: it is printed here)"
+		}
+		fmt.Fprintf(&b, "  %-22s DOB %s  SSN last 4: %s%s\n", p.GivenName+" "+p.FamilyName, p.Birthdate, p.SSNLast4, otp)
+	}
+	return b.String()
+}
+
+func loadPatients(path string) ([]authserver.Patient, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("patients: %w (run from the repository root, or pass -patients)", err)
+	}
+	defer f.Close()
+	return authserver.LoadPatients(f)
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}
+
+// runAuthServer runs the reference authorization server alone (contract §7).
+func runAuthServer(ctx context.Context, args []string, env environ, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("authserver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", env.or("IVR_AS_ADDR", "127.0.0.1:9000"), "listen address (IVR_AS_ADDR)")
+	issuer := fs.String("issuer", env("IVR_AS_ISSUER"), "issuer URL; default http://ADDR (IVR_AS_ISSUER)")
+	patients := fs.String("patients", env.or("IVR_AS_PATIENTS", demoPatients), "patient file (IVR_AS_PATIENTS)")
+	clients := fs.String("clients", env("IVR_AS_CLIENTS"), "client_id:secret pairs, comma-separated, or @FILE (IVR_AS_CLIENTS)")
+	redisURL := fs.String("redis-url", env("REDIS_URL"), "Redis URL; empty: embedded (REDIS_URL)")
+	hashKey := fs.String("hash-key", env("IVR_AS_HASH_KEY"), "base64 key for the DOB/SSN hashes; empty: random per start (IVR_AS_HASH_KEY)")
+	smsFrom := fs.String("sms-from", env("IVR_AS_SMS_FROM"), "send OTPs by Twilio SMS from this number (with TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN); empty: print them (demo only)")
+	logFormat := fs.String("log-format", env.or("IVR_LOG_FORMAT", "json"), "log format: json or text")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(*logFormat, stderr)
+	if strings.HasPrefix(*clients, "@") {
+		b, err := os.ReadFile((*clients)[1:])
+		if err != nil {
+			return err
+		}
+		*clients = strings.TrimSpace(string(b))
+	}
+	cl, err := authserver.ParseClients(*clients)
+	if err != nil {
+		return fmt.Errorf("clients: %w", err)
+	}
+	pats, err := loadPatients(*patients)
+	if err != nil {
+		return err
+	}
+	var key []byte
+	if *hashKey != "" {
+		if key, err = base64.StdEncoding.DecodeString(*hashKey); err != nil {
+			return fmt.Errorf("IVR_AS_HASH_KEY: %w", err)
+		}
+	}
+	var rdb redis.UniversalClient
+	if *redisURL == "" {
+		mr, err := miniredis.Run()
+		if err != nil {
+			return err
+		}
+		defer mr.Close()
+		log.Warn("REDIS_URL is not set: embedded Redis; lockouts and revocations are lost on restart")
+		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	} else {
+		opt, err := redis.ParseURL(*redisURL)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		rdb = redis.NewClient(opt)
+	}
+	defer rdb.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	if *issuer == "" {
+		*issuer = "http://" + ln.Addr().String()
+	}
+	var sender authserver.OTPSender = &authserver.ConsoleSender{W: stdout}
+	if *smsFrom != "" {
+		sender = authserver.NewTwilioSender(env("TWILIO_ACCOUNT_SID"), env("TWILIO_AUTH_TOKEN"), *smsFrom, "")
+	} else {
+		log.Warn("OTPs are printed to the console (demo mode); set -sms-from to text them")
+	}
+	as, err := authserver.New(authserver.Config{
+		Issuer: *issuer, Patients: pats, Clients: cl, Redis: rdb, HashKey: key, OTPSender: sender, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("authorization server listening", "addr", ln.Addr().String(), "issuer", *issuer, "patients", len(pats))
+	return serveHandler(ctx, ln, as.Handler())
+}
+
+// runMCP runs the demo MCP server alone. Revocation is checked in the
+// reference AS's Redis (same REDIS_URL and prefix).
+func runMCP(ctx context.Context, args []string, env environ, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("mcp", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:9100", "listen address")
+	resource := fs.String("resource", env("IVR_RESOURCE"), "this server's canonical URL, e.g. https://mcp.example.org/mcp (IVR_RESOURCE)")
+	issuer := fs.String("issuer", env.or("IVR_AS_ISSUER", env("IVR_AUTH_ISSUER")), "the authorization server's issuer (IVR_AS_ISSUER)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(env.or("IVR_LOG_FORMAT", "json"), stderr)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	if *resource == "" {
+		*resource = "http://" + ln.Addr().String() + "/mcp"
+	}
+	if *issuer == "" {
+		return errors.New("mcp: -issuer is required")
+	}
+	srv, err := mcpdemo.New(mcpdemo.Config{
+		Resource: *resource, Issuer: *issuer, JWKSURL: strings.TrimRight(*issuer, "/") + "/oauth/jwks.json",
+		Revoked: func(context.Context, string) (bool, error) { return false, nil }, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	log.Warn("revocation is not checked: run the MCP server inside `ivr demo` to share the AS's revocation list")
+	log.Info("MCP server listening", "addr", ln.Addr().String(), "resource", *resource)
+	return serveHandler(ctx, ln, srv.Handler())
+}
+
+func serveHandler(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := newHTTPServer(h)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+

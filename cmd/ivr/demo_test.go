@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemoEndToEnd runs `ivr demo` as a real process and `ivr call --script`
+// against it, as a newcomer would: the whole chain (gateway, reference AS,
+// MCP server, agent) over loopback HTTP, with the demo's embedded Redis.
+func TestDemoEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "ivr")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	demo := exec.CommandContext(ctx, bin, "demo", "-addr", "127.0.0.1:0", "-patients", "../../authserver/testdata/patients.json")
+	demo.Env = append(os.Environ(), "REDIS_URL=")
+	stdout, err := demo.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	demo.Stderr = &stderr
+	start := time.Now()
+	if err := demo.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		demo.Process.Signal(os.Interrupt)
+		demo.Wait()
+	}()
+	// The banner's "or unattended" command carries everything ivr call needs.
+	cmdLine := regexp.MustCompile(`call -url (\S+) -token (\S+) -agent-key (\S+) -mcp-url (\S+) -script -`)
+	var m []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if m = cmdLine.FindStringSubmatch(sc.Text()); m != nil {
+			break
+		}
+	}
+	if m == nil {
+		t.Fatalf("no call command in the demo banner; stderr:\n%s", stderr.String())
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	script := "silence\nsay:Maria Garcia\ndtmf:01051980\ndtmf:1234\n"
+	call := exec.CommandContext(ctx, bin, "call", "-url", m[1], "-token", m[2], "-agent-key", m[3], "-mcp-url", m[4], "-script", "-")
+	call.Stdin = strings.NewReader(script)
+	out, err := call.CombinedOutput()
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("ivr call: %v\n%s\ndemo stderr:\n%s", err, out, stderr.String())
+	}
+	for _, want := range []string{"you are verified", "whoami:", `"patient_id":"pat-0001"`, "next_appointment:", "Call verified."} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("ivr call output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("demo start to verified call and MCP tool result: %s", took.Round(time.Millisecond))
+
+	// A wrong answer three times: not verified, exit status 1.
+	bad := exec.CommandContext(ctx, bin, "call", "-url", m[1], "-token", m[2], "-agent-key", m[3], "-script", "-")
+	bad.Stdin = strings.NewReader("silence\nsay:Maria Garcia\ndtmf:01051980\ndtmf:9999\n")
+	out, err = bad.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Errorf("unverified call: err=%v, want exit status 1\n%s", err, out)
+	}
+	// No personal data in the demo's logs.
+	for _, s := range []string{"Garcia", "García", "1980-01-05", "01051980"} {
+		if strings.Contains(stderr.String(), s) {
+			t.Errorf("demo log contains %q", s)
+		}
+	}
+}
