@@ -57,6 +57,7 @@ func (a Answers) MarshalBinary() ([]byte, error) {
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote. Errors never include the data.
+// On error the receiver is left zero, never half filled.
 func (a *Answers) UnmarshalBinary(b []byte) error {
 	*a = Answers{}
 	if len(b) == 0 {
@@ -66,14 +67,14 @@ func (a *Answers) UnmarshalBinary(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return fmt.Errorf("dialog: answers: malformed (%d bytes)", len(b))
 	}
-	a.Name = kba.Name{Given: w.Given, Family: w.Family}
-	a.SSN4, a.OTP, a.AuthSession = w.SSN4, w.OTP, w.Session
+	out := Answers{Name: kba.Name{Given: w.Given, Family: w.Family}, SSN4: w.SSN4, OTP: w.OTP, AuthSession: w.Session}
 	if w.DOB != "" {
 		d, err := kba.ParseISODate(w.DOB)
 		if err != nil {
 			return fmt.Errorf("dialog: answers: malformed date of birth")
 		}
-		a.DOB = d
+		out.DOB = d
 	}
+	*a = out
 	return nil
 }

@@ -43,6 +43,10 @@ func (m *Machine) Step(s State, ev Event) (State, []Action) {
 	if s.Node == NodeEnded {
 		return s, nil
 	}
+	if _, ended := ev.(CallEnded); !ended && s.Node == "" {
+		// A call with no state yet can only begin.
+		ev = Start{}
+	}
 	switch ev := ev.(type) {
 	case CallEnded:
 		return State{Node: NodeEnded, Lang: s.Lang, Attempts: s.Attempts, Reason: s.Reason}, nil

@@ -48,6 +48,10 @@ func (d Date) GoString() string { return redacted }
 // LogValue implements slog.LogValuer and redacts the date.
 func (d Date) LogValue() slog.Value { return slog.StringValue(redacted) }
 
+// MarshalJSON redacts: slog's JSON handler marshals nested values with
+// encoding/json, bypassing LogValue. The wire form is ISO.
+func (d Date) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
 func (d Date) before(o Date) bool {
 	if d.Year != o.Year {
 		return d.Year < o.Year

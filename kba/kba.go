@@ -70,6 +70,9 @@ func (n Name) GoString() string { return redacted }
 // LogValue implements slog.LogValuer and redacts the name.
 func (n Name) LogValue() slog.Value { return slog.StringValue(redacted) }
 
+// MarshalJSON redacts, for the same reason as Date.MarshalJSON.
+func (n Name) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
 // Full returns "Given Family", the form sent to the authorization server.
 func (n Name) Full() string {
 	if n.Given == "" {
