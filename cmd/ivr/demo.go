@@ -301,4 +301,3 @@ func serveHandler(ctx context.Context, ln net.Listener, h http.Handler) error {
 	defer cancel()
 	return srv.Shutdown(sctx)
 }
-

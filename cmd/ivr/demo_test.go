@@ -81,6 +81,14 @@ func TestDemoEndToEnd(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Errorf("unverified call: err=%v, want exit status 1\n%s", err, out)
 	}
+	// The recorded fixtures replay against the running demo (those that
+	// need the in-process AS double are skipped).
+	fixtures, _ := filepath.Glob("../../telephony/testdata/calls/*.jsonl")
+	rep := exec.CommandContext(ctx, bin, append([]string{"replay", "-url", m[1], "-token", m[2], "-agent-key", m[3]}, fixtures...)...)
+	out, err = rep.CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^\d+ passed, 0 failed, \d+ skipped$`).Match(out) {
+		t.Errorf("ivr replay against the demo: %v\n%s", err, out)
+	}
 	// No personal data in the demo's logs.
 	for _, s := range []string{"Garcia", "García", "1980-01-05", "01051980"} {
 		if strings.Contains(stderr.String(), s) {

@@ -39,12 +39,14 @@ type Env struct {
 	AS       string `json:"as,omitempty"`
 	Redis    string `json:"redis,omitempty"`
 	Fallback bool   `json:"fallback,omitempty"` // IVR_FALLBACK_NUMBER set
+	// FixedOTP: the call needs the AS double's known one-time code.
+	FixedOTP bool `json:"fixed_otp,omitempty"`
 }
 
 // Default reports whether the fixture needs nothing special, so it can run
 // against any gateway with the demo patients.
 func (e Env) Default() bool {
-	return (e.AS == "" || e.AS == "ok") && (e.Redis == "" || e.Redis == "up")
+	return (e.AS == "" || e.AS == "ok") && (e.Redis == "" || e.Redis == "up") && !e.FixedOTP && !e.Fallback
 }
 
 // Line is one request of the call and what must follow it.

@@ -32,7 +32,6 @@ const (
 	Resource       = "https://mcp.example.test/mcp"
 	Scope          = "patient.read"
 	FallbackNumber = "+15555550199"
-	HandoffURL     = "https://agent.example.test/twiml/handoff"
 	// slowASDelay and slowVerifyWait make the "AS slower than the bound"
 	// fixture put the caller on hold once and find the result at the first
 	// poll, with a second of margin either way.
@@ -82,7 +81,7 @@ func Start(ctx context.Context, hc HarnessConfig) (*Harness, error) {
 	cfg := app.Config{
 		PublicURL: hc.PublicURL, AuthToken: hc.AuthToken, RedisPrefix: hc.Prefix, Redis: hc.Redis,
 		AuthIssuer: as.URL, ClientID: ClientID, ClientSecret: ClientSecret, Scope: Scope, Resource: Resource,
-		AgentKeys: []string{AgentKey}, SessionKey: key, CallerLimit: 100, HandoffURL: HandoffURL,
+		AgentKeys: []string{AgentKey}, SessionKey: key, CallerLimit: 100,
 		MaxAttempts: 3, OrgName: "Example Health", Languages: []string{"en-US", "es-US"},
 		HoldPause: holdPause, Now: hc.Now,
 	}

@@ -44,7 +44,9 @@ func Record(ctx context.Context, sc Scenario, h *Harness, callSid string) (*Fixt
 	var last *Request
 	record := func(ex twiliosim.Exchange, note string) {
 		req := Request{Method: ex.Method, URL: ex.URL, Signature: ex.Signature, Body: ex.Body}
-		l := Line{N: len(fx.Lines) + 1, TMS: time.Since(start).Milliseconds(), Note: note, Request: req,
+		// t_ms is kept to 100 ms so fixtures do not churn on re-recording;
+		// only the <Pause> before a poll needs it.
+		l := Line{N: len(fx.Lines) + 1, TMS: time.Since(start).Milliseconds() / 100 * 100, Note: note, Request: req,
 			Expect: Expect{Status: ex.Status, AS: h.newASRequests()}}
 		if ex.Status == http.StatusOK {
 			l.Expect.TwiML = canon.TwiML(ex.Response, h.PublicURL)
@@ -55,7 +57,8 @@ func Record(ctx context.Context, sc Scenario, h *Harness, callSid string) (*Fixt
 	pending := ""
 	cfg := twiliosim.Config{
 		BaseURL: h.URL, PublicURL: h.PublicURL, AuthToken: h.AuthToken, CallSid: callSid,
-		From: "+15555550123", To: "+15555550100", PauseScale: 1,
+		AccountSid: "AC" + strings.Repeat("5", 32),
+		From:       "+15555550123", To: "+15555550100", PauseScale: 1,
 		Record: func(ex twiliosim.Exchange) { record(ex, pending); pending = "" },
 	}
 	call, turn, err := twiliosim.Dial(ctx, cfg)
