@@ -42,7 +42,7 @@ var scenarios = []replay.Scenario{
 	},
 	{
 		Name: "otp_step_up", Description: "John's record needs a one-time code; he keys it in",
-		Env:  replay.Env{FixedOTP: true},
+		Env: replay.Env{FixedOTP: true},
 		Steps: []replay.Step{
 			{Kind: "press", Value: "1", Note: "English"},
 			{Kind: "say", Value: "my name is John Smith", Confidence: 0.88},
