@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+)
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// TestServeConfiguration: a configuration that cannot work stops start-up
+// with one line naming the problem, and -h lists every variable.
+func TestServeConfiguration(t *testing.T) {
+	good := map[string]string{
+		"IVR_PUBLIC_URL": "https://ivr.example.test", "TWILIO_AUTH_TOKEN": "t",
+		"IVR_SESSION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "IVR_AUTH_ISSUER": "http://127.0.0.1:1",
+	}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{}
+		for a, b := range good {
+			m[a] = b
+		}
+		m[k] = v
+		return m
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"no auth token", with("TWILIO_AUTH_TOKEN", ""), "TWILIO_AUTH_TOKEN"},
+		{"bad session key", with("IVR_SESSION_KEY", "short"), "IVR_SESSION_KEY"},
+		{"bad number", with("IVR_MAX_ATTEMPTS", "three"), "IVR_MAX_ATTEMPTS"},
+		{"bad duration", with("IVR_TOKEN_GRACE", "5"), "IVR_TOKEN_GRACE"},
+		{"AS unreachable", good, "authorization server"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := Run(context.Background(), []string{"serve", "-addr", "127.0.0.1:0"}, envOf(tt.env), nil, &out, &errb)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("err = %v; want one line mentioning %s", err, tt.want)
+			}
+		})
+	}
+	var out, errb bytes.Buffer
+	err := Run(context.Background(), []string{"serve", "-h"}, envOf(nil), nil, &out, &errb)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("serve -h: %v", err)
+	}
+	for _, v := range []string{"IVR_ADDR", "IVR_PUBLIC_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "REDIS_URL",
+		"IVR_AUTH_ISSUER", "IVR_CLIENT_ID", "IVR_CLIENT_SECRET", "IVR_SCOPE", "IVR_RESOURCE", "IVR_AGENT_KEYS",
+		"IVR_SESSION_KEY", "IVR_CALLER_LIMIT", "IVR_HANDOFF_URL", "IVR_HANDOFF_NUMBER", "IVR_FALLBACK_NUMBER",
+		"IVR_MAX_ATTEMPTS", "IVR_TOKEN_GRACE", "IVR_REDIS_PREFIX"} {
+		if !strings.Contains(errb.String(), v) {
+			t.Errorf("serve -h does not list %s", v)
+		}
+	}
+}
