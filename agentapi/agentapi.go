@@ -70,7 +70,9 @@ func (a *API) Handler() http.Handler {
 // constant time, so neither a key's length nor its prefix leaks.
 func (a *API) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		// The auth scheme is case-insensitive (RFC 9110 §11.1).
+		scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		ok = ok && strings.EqualFold(scheme, "Bearer")
 		match := 0
 		if ok {
 			sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
@@ -115,6 +117,9 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) {
 			err = store.ErrNotFound
 		}
 	}
+	if r.Context().Err() != nil {
+		return // the agent stopped waiting: nobody to answer
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
@@ -134,7 +139,7 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) {
 // unknown call may simply not have rung yet, so it is waited for.
 func (a *API) mayBeVerified(ctx context.Context, sid string) bool {
 	sess, err := a.calls.Load(ctx, sid)
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrSealBroken) {
 		return true
 	}
 	return sess.Phase != "failed" && sess.Phase != "ended"
@@ -150,6 +155,9 @@ type callBody struct {
 func (a *API) call(w http.ResponseWriter, r *http.Request) {
 	sid := r.PathValue("sid")
 	sess, err := a.calls.Load(r.Context(), sid)
+	if errors.Is(err, store.ErrSealBroken) {
+		err = nil // state, attempts and verified_at are not sealed
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})

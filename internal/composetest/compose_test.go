@@ -45,6 +45,7 @@ type service struct {
 	Environment map[string]string `yaml:"environment"` // the map form only: it keeps keys unique
 	DependsOn   yaml.Node         `yaml:"depends_on"`  // a list of names or a map of name to condition
 	Ports       []string          `yaml:"ports"`
+	NetworkMode string            `yaml:"network_mode"`
 	Volumes     []string          `yaml:"volumes"`
 	Healthcheck *struct {
 		Test []string `yaml:"test"`
@@ -332,10 +333,13 @@ func TestGateway(t *testing.T) {
 	if key, err := base64.StdEncoding.DecodeString(env["IVR_SESSION_KEY"]); err != nil || len(key) != 32 {
 		t.Errorf("IVR_SESSION_KEY default is not 32 bytes in base64")
 	}
-	// authclient.Discover takes http only on loopback, which a compose
-	// network never is.
-	if u, err := url.Parse(env["IVR_AUTH_ISSUER"]); err != nil || u.Scheme != "https" {
+	// authclient.Discover takes http only on loopback: the gateway shares
+	// the authorization server's network namespace to reach it there.
+	if u, err := url.Parse(env["IVR_AUTH_ISSUER"]); err != nil || (u.Scheme != "https" && u.Hostname() != "127.0.0.1") {
 		t.Errorf("IVR_AUTH_ISSUER = %q: the gateway discovers only https issuers off loopback", env["IVR_AUTH_ISSUER"])
+	}
+	if gw := cf.Services["gateway"]; gw.NetworkMode != "service:authserver" && !strings.HasPrefix(env["IVR_AUTH_ISSUER"], "https://") {
+		t.Errorf("gateway network_mode = %q: a loopback issuer needs the authserver's namespace", gw.NetworkMode)
 	}
 
 	// The AS knows the gateway's client under the same id and secret.
@@ -349,6 +353,17 @@ func TestGateway(t *testing.T) {
 	}
 	if !slices.Equal(as.Command[:1], []string{"authserver"}) {
 		t.Errorf("authserver command = %q", as.Command)
+	}
+
+	// Tokens are minted for the gateway's IVR_RESOURCE; the MCP server
+	// admits only tokens whose audience is its own resource URL.
+	mcp := cf.Services["mcp"]
+	if len(mcp.Command) == 0 || mcp.Command[0] != "mcp" {
+		t.Errorf("mcp command = %q, want mcp", mcp.Command)
+	}
+	res, _, err := interpolate(mcp.Environment["IVR_RESOURCE"])
+	if err != nil || res != env["IVR_RESOURCE"] {
+		t.Errorf("mcp IVR_RESOURCE = %q (%v), want the gateway's %q", res, err, env["IVR_RESOURCE"])
 	}
 }
 
