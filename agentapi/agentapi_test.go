@@ -8,12 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ivr-gateway/ivr/internal/testlog"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,24 +48,6 @@ var (
 // must never come back out of the API or into a log line.
 var personalData = []string{"María", "García", "1980-01-05", "01051980", "1234", "+15555550123", "482913"}
 
-// lockedBuffer collects log output written from handler goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // harness is the API on a real store, served on loopback.
 type harness struct {
 	store  *store.Store
@@ -73,7 +55,7 @@ type harness struct {
 	prefix string
 	srv    *httptest.Server
 	client *http.Client
-	logs   *lockedBuffer
+	logs   *testlog.Buffer
 }
 
 type option func(*agentapi.Config)
@@ -94,7 +76,7 @@ func newHarnessOn(tb testing.TB, rdb redis.UniversalClient, prefix string, opts 
 	if err != nil {
 		tb.Fatalf("store.New: %v", err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	cfg := agentapi.Config{
 		Keys:    []string{agentKey, " " + agentKey2 + " "},
 		MaxWait: 5 * time.Second,

@@ -1,10 +1,10 @@
 package authserver
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/ivr-gateway/ivr/internal/testlog"
 	"io"
 	"log/slog"
 	"net/http"
@@ -46,31 +46,13 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// syncBuffer is a goroutine-safe bytes.Buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testAS is a running authorization server on loopback.
 type testAS struct {
 	*Server
 	url    string
 	clock  *clock
-	sms    *syncBuffer // ConsoleSender output
-	logs   *syncBuffer // slog JSON
+	sms    *testlog.Buffer // ConsoleSender output
+	logs   *testlog.Buffer // slog JSON
 	prefix string
 }
 
@@ -99,8 +81,8 @@ func newTestAS(tb testing.TB, issuerPath string, opts ...asOption) *testAS {
 	as := &testAS{
 		url:    "http://" + srv.Listener.Addr().String() + issuerPath,
 		clock:  &clock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)},
-		sms:    &syncBuffer{},
-		logs:   &syncBuffer{},
+		sms:    &testlog.Buffer{},
+		logs:   &testlog.Buffer{},
 		prefix: prefix,
 	}
 	cfg := Config{

@@ -1,7 +1,6 @@
 package mcpdemo_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/ivr-gateway/ivr/internal/testlog"
 	"io"
 	"log/slog"
 	"net/http"
@@ -175,29 +175,12 @@ type env struct {
 	srv   *mcpdemo.Server
 	http  *httptest.Server
 	url   string // the resource URL, also the MCP endpoint
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *testlog.Buffer
 }
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
-	e := &env{as: newTestAS(tb), clock: newClock(t0), logs: &syncBuffer{}}
+	e := &env{as: newTestAS(tb), clock: newClock(t0), logs: &testlog.Buffer{}}
 	e.http = httptest.NewUnstartedServer(nil)
 	e.url = "http://" + e.http.Listener.Addr().String() + "/mcp"
 	srv, err := mcpdemo.New(mcpdemo.Config{

@@ -5,12 +5,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/ivr-gateway/ivr/internal/testlog"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ivr-gateway/ivr/internal/redistest"
@@ -166,25 +166,7 @@ var scenarios = []replay.Scenario{
 
 func fixturePath(name string) string { return filepath.Join("testdata", "calls", name+".jsonl") }
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func harness(t *testing.T, env replay.Env, logs *syncBuffer) *replay.Harness {
+func harness(t *testing.T, env replay.Env, logs *testlog.Buffer) *replay.Harness {
 	t.Helper()
 	rdb, prefix := redistest.Client(t)
 	h, err := replay.Start(context.Background(), replay.HarnessConfig{
@@ -205,7 +187,7 @@ func TestCallFixtures(t *testing.T) {
 	for i, sc := range scenarios {
 		t.Run(sc.Name, func(t *testing.T) {
 			t.Parallel()
-			logs := &syncBuffer{}
+			logs := &testlog.Buffer{}
 			if *update {
 				h := harness(t, sc.Env, logs)
 				fx, err := replay.Record(context.Background(), sc, h, callSid(i))
