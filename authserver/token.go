@@ -239,11 +239,23 @@ func (s *Server) verify(token string) (tokenClaims, error) {
 // mark is kept until the token would have expired, so a resource server
 // sharing the Redis checks it after validating the token.
 func (s *Server) Revoked(ctx context.Context, jti string) (bool, error) {
-	n, err := s.rdb.Exists(ctx, s.prefix+"revoked:"+jti).Result()
-	if err != nil {
-		return false, fmt.Errorf("authserver: revoked: %w", err)
+	return RevocationList(s.rdb, s.prefix)(ctx, jti)
+}
+
+// RevocationList returns the revocation check of the AS whose state lives
+// in rdb under prefix ("" means the default "ivras:"), for a resource server
+// that runs in another process but shares the Redis.
+func RevocationList(rdb redis.UniversalClient, prefix string) func(ctx context.Context, jti string) (bool, error) {
+	if prefix == "" {
+		prefix = "ivras:"
 	}
-	return n > 0, nil
+	return func(ctx context.Context, jti string) (bool, error) {
+		n, err := rdb.Exists(ctx, prefix+"revoked:"+jti).Result()
+		if err != nil {
+			return false, fmt.Errorf("authserver: revoked: %w", err)
+		}
+		return n > 0, nil
+	}
 }
 
 // ErrInvalidToken is returned by VerifyAccessToken for any token that must

@@ -261,6 +261,8 @@ func runMCP(ctx context.Context, args []string, env environ, stdout, stderr io.W
 	addr := fs.String("addr", "127.0.0.1:9100", "listen address")
 	resource := fs.String("resource", env("IVR_RESOURCE"), "this server's canonical URL, e.g. https://mcp.example.org/mcp (IVR_RESOURCE)")
 	issuer := fs.String("issuer", env.or("IVR_AS_ISSUER", env("IVR_AUTH_ISSUER")), "the authorization server's issuer (IVR_AS_ISSUER)")
+	redisURL := fs.String("redis-url", env("REDIS_URL"), "the reference AS's Redis, for its revocation list (REDIS_URL); empty: revocation is not checked")
+	asPrefix := fs.String("as-redis-prefix", "ivras:", "the reference AS's Redis key prefix")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -275,15 +277,26 @@ func runMCP(ctx context.Context, args []string, env environ, stdout, stderr io.W
 	if *issuer == "" {
 		return errors.New("mcp: -issuer is required")
 	}
+	revoked := func(context.Context, string) (bool, error) { return false, nil }
+	if *redisURL != "" {
+		opt, err := redis.ParseURL(*redisURL)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		rdb := redis.NewClient(opt)
+		defer rdb.Close()
+		revoked = authserver.RevocationList(rdb, *asPrefix)
+	} else {
+		log.Warn("REDIS_URL is not set: revoked tokens are accepted until they expire")
+	}
 	srv, err := mcpdemo.New(mcpdemo.Config{
 		Resource: *resource, Issuer: *issuer, JWKSURL: strings.TrimRight(*issuer, "/") + "/oauth/jwks.json",
-		Revoked: func(context.Context, string) (bool, error) { return false, nil }, Logger: log,
+		Revoked: revoked, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	log.Warn("revocation is not checked: run the MCP server inside `ivr demo` to share the AS's revocation list")
 	log.Info("MCP server listening", "addr", ln.Addr().String(), "resource", *resource)
 	return serveHandler(ctx, ln, srv.Handler())
 }
