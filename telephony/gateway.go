@@ -1,5 +1,5 @@
 // Package telephony is everything Twilio: the voice webhooks, TwiML, request
-// signatures and (later) Media Streams. Twilio's names and types stop here:
+// signatures and Media Streams (stream.go). Twilio's names and types stop here:
 // the dialog sees events and returns actions, the store sees sessions.
 package telephony
 
@@ -48,6 +48,10 @@ type Config struct {
 	VerifyTimeout time.Duration
 	// HoldPause is the <Pause> between polls while on hold. Default 2 s.
 	HoldPause time.Duration
+	// Transport is how keypad questions are asked (IVR_TRANSPORT):
+	// "gather" (or "") by <Gather>, "stream" over a Media Stream
+	// (<Connect><Stream>, GET /twilio/stream; see stream.go).
+	Transport string
 }
 
 func (c *Config) voice(cat *prompts.Catalogue, lang kba.Lang) string {
@@ -80,6 +84,11 @@ type Deps struct {
 	Logger   *slog.Logger
 	Metrics  *Metrics
 	Now      func() time.Time
+	// Clock drives the Media Streams timers (prompt pacing, key timeouts);
+	// nil is the wall clock. Audio gives the prompts' μ-law clips; nil is
+	// the embedded set (prompts/audio). Both are used by the stream transport only.
+	Clock Clock
+	Audio PromptAudio
 }
 
 // Gateway serves Twilio's webhooks.
@@ -93,6 +102,9 @@ type Gateway struct {
 	metrics  *Metrics
 	now      func() time.Time
 	sig      *signatureChecker
+	clock    Clock       // Media Streams timers
+	audio    PromptAudio // Media Streams prompts
+	streams  streamSet   // live Media Streams, closed on Shutdown
 
 	// Verifications outlive the webhook that started them when the AS is
 	// slow; they run under bg and are waited for on Shutdown.
@@ -110,6 +122,8 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 		return nil, fmt.Errorf("telephony: public URL %q is not an http(s) URL (IVR_PUBLIC_URL)", cfg.PublicURL)
 	case d.Machine == nil || d.Prompts == nil || d.Sessions == nil || d.Verifier == nil:
 		return nil, errors.New("telephony: missing dependency")
+	case cfg.Transport != "" && cfg.Transport != TransportGather && cfg.Transport != TransportStream:
+		return nil, fmt.Errorf("telephony: transport %q is neither %q nor %q (IVR_TRANSPORT)", cfg.Transport, TransportGather, TransportStream)
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	if cfg.RequestTimeout <= 0 {
@@ -136,9 +150,16 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.Clock == nil {
+		d.Clock = wallClock{}
+	}
+	if d.Audio == nil {
+		d.Audio = embeddedAudio{}
+	}
 	g := &Gateway{
 		cfg: cfg, machine: d.Machine, cat: d.Prompts, sessions: d.Sessions, verifier: d.Verifier,
 		log: d.Logger, metrics: d.Metrics, now: d.Now, sig: newSignatureChecker(cfg.AuthToken),
+		clock: d.Clock, audio: d.Audio,
 	}
 	g.bg, g.bgCancel = context.WithCancel(context.Background())
 	return g, nil
@@ -151,14 +172,20 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("POST /twilio/gather", g.webhook("gather", g.gather))
 	mux.Handle("POST /twilio/poll", g.webhook("poll", g.poll))
 	mux.Handle("POST /twilio/status", g.webhook("status", g.status))
+	// Media Streams (stream.go): the WebSocket, and the <Connect action>
+	// Twilio requests when we close it.
+	mux.HandleFunc("GET /twilio/stream", g.stream)
+	mux.Handle("POST /twilio/stream-done", g.webhook("stream-done", g.streamDone))
 	return mux
 }
 
-// Shutdown waits for verifications still running in the background (their
-// results must reach Redis), then cancels them when ctx ends.
+// Shutdown closes live Media Streams (their calls go on with the TwiML after
+// <Connect>), waits for verifications still running in the background
+// (their results must reach Redis), then cancels them when ctx ends.
 func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.streams.closeAll()
 	done := make(chan struct{})
-	go func() { g.bgWG.Wait(); close(done) }()
+	go func() { g.streams.wg.Wait(); g.bgWG.Wait(); close(done) }()
 	select {
 	case <-done:
 		g.bgCancel()

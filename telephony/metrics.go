@@ -12,6 +12,7 @@ type Metrics struct {
 	verifySeconds     *prometheus.HistogramVec
 	signatureFailures prometheus.Counter
 	redisErrors       prometheus.Counter
+	stream            *streamMetrics // Media Streams (stream.go)
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -42,6 +43,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ivr_redis_errors_total", Help: "Webhooks that failed on Redis.",
 		}),
 	}
+	m.stream = newStreamMetrics(reg)
 	if reg != nil {
 		reg.MustRegister(m.webhooks, m.stepSeconds, m.calls, m.verifications, m.verifySeconds, m.signatureFailures, m.redisErrors)
 	}

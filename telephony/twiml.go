@@ -47,6 +47,7 @@ type renderer struct {
 	lang    kba.Lang
 	step    int64
 	polls   int
+	caller  string // callerRef of the caller's number, for <Stream>
 	verbs   []twiml.Element
 	pending []twiml.Element // <Say>s waiting to be nested in a <Gather> or flushed
 }
@@ -117,6 +118,10 @@ func (r *renderer) add(actions []dialog.Action) {
 // falls through to it when the caller says nothing, and the dialog counts
 // that as no input.
 func (r *renderer) ask(a dialog.Ask) {
+	if r.cfg.Transport == TransportStream && a.DTMF && streamQuestion(a.Question) {
+		r.connectStream()
+		return
+	}
 	for _, s := range a.Say {
 		r.pending = append(r.pending, r.say(s))
 	}
@@ -149,6 +154,26 @@ func (r *renderer) ask(a dialog.Ask) {
 		g.ProfanityFilter = "false"
 	}
 	r.verbs = append(r.verbs, g, &twiml.VoiceRedirect{Url: r.url("/twilio/gather"), Method: "POST"})
+}
+
+// connectStream renders a keypad question in stream mode: the question's
+// prompts are played as audio on the stream (stream.go), so none is said
+// here. The step travels as a <Parameter> because a <Stream url> may carry
+// no query string; the caller's number only as callerRef.
+func (r *renderer) connectStream() {
+	r.flush()
+	params := []twiml.Element{&twiml.VoiceParameter{Name: "step", Value: strconv.FormatInt(r.step, 10)}}
+	if r.caller != "" {
+		params = append(params, &twiml.VoiceParameter{Name: "caller", Value: r.caller})
+	}
+	r.verbs = append(r.verbs, &twiml.VoiceConnect{
+		Action: r.url("/twilio/stream-done"),
+		Method: "POST",
+		InnerElements: []twiml.Element{&twiml.VoiceStream{
+			Url:           streamBase(r.cfg.PublicURL) + "/twilio/stream",
+			InnerElements: params,
+		}},
+	})
 }
 
 func (r *renderer) xml() string {

@@ -31,6 +31,8 @@ func TestTwiMLGolden(t *testing.T) {
 	withHandoffNumber.HandoffNumber = "+15555550142"
 	withHandoffURL := base
 	withHandoffURL.HandoffURL = "https://agent.example.test/twiml"
+	withStream := base
+	withStream.Transport = TransportStream
 	withFallback := base
 	withFallback.FallbackNumber = "+15555550199"
 	prompt := func(s dialog.State) []dialog.Action { _, a := m.Step(s, dialog.Resume{}); return a }
@@ -48,6 +50,8 @@ func TestTwiMLGolden(t *testing.T) {
 		{"ask_dob", base, kba.English, 0, prompt(dialog.State{Node: dialog.NodeDOB, Lang: kba.English})},
 		{"confirm_dob", base, kba.English, 0, prompt(dialog.State{Node: dialog.NodeConfirmDOB, Lang: kba.English, Answers: dialog.Answers{DOB: dob}})},
 		{"ask_ssn4_reprompt", base, kba.English, 0, prompt(dialog.State{Node: dialog.NodeSSN4, Lang: kba.English, Misses: 1})},
+		{"ask_dob_stream", withStream, kba.English, 0, prompt(dialog.State{Node: dialog.NodeDOB, Lang: kba.English})},
+		{"ask_name_stream", withStream, kba.English, 0, prompt(dialog.State{Node: dialog.NodeName, Lang: kba.English})},
 		{"ask_otp", base, kba.English, 0, prompt(dialog.State{Node: dialog.NodeOTP, Lang: kba.English})},
 		{"hold_first", base, kba.English, 0, []dialog.Action{dialog.Hold{}}},
 		{"hold_again", base, kba.English, 1, []dialog.Action{dialog.Hold{}}},

@@ -229,7 +229,8 @@ func (g *Gateway) advance(ctx context.Context, req *request, ev dialog.Event) (r
 	if err != nil {
 		return result{}, err
 	}
-	r := &renderer{cfg: &g.cfg, cat: g.cat, lang: t.state.Lang, step: t.call.sess.Step, polls: t.state.Polls}
+	r := &renderer{cfg: &g.cfg, cat: g.cat, lang: t.state.Lang, step: t.call.sess.Step, polls: t.state.Polls,
+		caller: callerRef(g.cfg.AuthToken, req.from)} // caller: for <Stream> (stream.go)
 	r.add(t.actions)
 	return result{twiml: r.xml(), node: t.state.Node, step: t.call.sess.Step, event: eventName(t.event)}, nil
 }
@@ -328,6 +329,13 @@ func (g *Gateway) gather(ctx context.Context, req *request) (result, error) {
 
 func (g *Gateway) poll(ctx context.Context, req *request) (result, error) {
 	return g.advance(ctx, req, dialog.Poll{})
+}
+
+// streamDone is the <Connect action> after a Media Stream closed: the
+// stream has already stepped the dialog, so this only renders where the
+// call is now (hand-off, fallback, the name question, or a new stream).
+func (g *Gateway) streamDone(ctx context.Context, req *request) (result, error) {
+	return g.advance(ctx, req, dialog.Resume{})
 }
 
 // terminalStatus lists the CallStatus values that end a call (contract §5).

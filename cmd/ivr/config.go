@@ -29,7 +29,7 @@ type gatewayFlags struct {
 	addr, publicURL, accountSID, authToken, redisURL, redisPrefix string
 	issuer, clientID, clientSecret, scope, resource               string
 	agentKeys, sessionKey, handoffURL, handoffNumber, fallback    string
-	orgName, languages, voices, logFormat                         string
+	orgName, languages, voices, logFormat, transport              string
 	callerLimit, maxAttempts                                      int
 	tokenGrace, verifyWait                                        time.Duration
 	errs                                                          []string
@@ -84,6 +84,7 @@ func addGatewayFlags(fs *flag.FlagSet, env environ) *gatewayFlags {
 	str(&g.languages, "languages", "IVR_LANGUAGES", "en-US,es-US", "languages offered at the greeting, default first")
 	str(&g.voices, "voices", "IVR_VOICES", "", "per-language <Say> voice overrides, e.g. en-US=Polly.Joanna,es-US=Polly.Lupe")
 	str(&g.logFormat, "log-format", "IVR_LOG_FORMAT", "json", "log format: json or text")
+	str(&g.transport, "transport", "IVR_TRANSPORT", "gather", "gather: every question by <Gather>; stream: keypad questions over Media Streams")
 	g.intVar(fs, &g.callerLimit, "caller-limit", "IVR_CALLER_LIMIT", 6, "verification attempts per caller number per hour", env)
 	g.intVar(fs, &g.maxAttempts, "max-attempts", "IVR_MAX_ATTEMPTS", 3, "verification attempts per call", env)
 	g.durationVar(fs, &g.tokenGrace, "token-grace", "IVR_TOKEN_GRACE", 0, "how long a token stays readable after its call ends", env)
@@ -118,7 +119,7 @@ func (g *gatewayFlags) config() (app.Config, error) {
 		AgentKeys: splitList(g.agentKeys), SessionKey: key, CallerLimit: g.callerLimit,
 		HandoffURL: g.handoffURL, HandoffNumber: g.handoffNumber, FallbackNumber: g.fallback,
 		MaxAttempts: g.maxAttempts, TokenGrace: g.tokenGrace, OrgName: g.orgName,
-		Languages: splitList(g.languages), Voices: voices, VerifyWait: g.verifyWait,
+		Languages: splitList(g.languages), Voices: voices, VerifyWait: g.verifyWait, Transport: g.transport,
 	}, nil
 }
 

@@ -51,6 +51,7 @@ type Config struct {
 	Voices                    map[string]string
 	VerifyWait, VerifyTimeout time.Duration
 	HoldPause                 time.Duration
+	Transport                 string                // IVR_TRANSPORT: "gather" (default) or "stream"
 	HTTPClient                *http.Client          // for the AS; default: 10 s timeout
 	Redis                     redis.UniversalClient // overrides RedisURL (tests)
 	Now                       func() time.Time
@@ -168,6 +169,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		PublicURL: cfg.PublicURL, AuthToken: cfg.AuthToken, OrgName: cfg.OrgName, Voices: cfg.Voices,
 		HandoffURL: cfg.HandoffURL, HandoffNumber: cfg.HandoffNumber, FallbackNumber: cfg.FallbackNumber,
 		TokenGrace: cfg.TokenGrace, VerifyWait: cfg.VerifyWait, VerifyTimeout: cfg.VerifyTimeout, HoldPause: cfg.HoldPause,
+		Transport: cfg.Transport,
 	}, telephony.Deps{
 		Machine: machine, Prompts: cat, Sessions: a.Store, Verifier: ac,
 		Logger: log, Metrics: telephony.NewMetrics(a.Registry), Now: cfg.Now,
