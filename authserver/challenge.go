@@ -157,29 +157,53 @@ func parseKBA(req challengeRequest) (kbaAnswers, *oauthError) {
 	return a, nil
 }
 
-// identity is the keyed hash the brute-force counters are kept under: the
-// primary Double Metaphone code of the claimed family name (its first part)
-// and the claimed birthdate. Spelling variants that sound alike share a counter, so
-// respelling a name does not buy more guesses; it works whether or not a
-// patient matches.
-func (s *Server) identity(a kbaAnswers) []byte {
-	// The first part of a multi-part name ("Lopez" of "Lopez Ortega"), so
-	// giving one or both surnames counts against the same identity.
-	fam := a.family[0]
-	if len(a.family) > 1 {
-		fam = a.family[1]
+// identities are the keyed hashes the brute-force counters are kept under,
+// so that no rewording of a claim buys more guesses:
+//   - one per part of the claimed family name (the whole name and each part
+//     of three letters or more), by its primary Double Metaphone code, with
+//     the claimed birthdate: respelling a name, or putting another part in
+//     front of it ("X-Garcia", "de Garcia"), still counts against "Garcia";
+//   - one per patient whose name and birthdate the claim fits, whatever the
+//     SSN digits: every guess at a real patient counts against that patient.
+//
+// It works whether or not a patient matches, and a lock on any of them
+// refuses the request.
+func (s *Server) identities(a kbaAnswers, claimed []int) [][]byte {
+	var ids [][]byte
+	seen := map[string]bool{}
+	add := func(id []byte) {
+		if !seen[string(id)] {
+			seen[string(id)] = true
+			ids = append(ids, id)
+		}
 	}
-	code := fam.primary
-	if code == "" {
-		code = fam.text
+	for _, f := range a.family {
+		if len(f.text) < 3 && len(a.family) > 1 {
+			continue // particles and initials ("de", "x") identify nobody
+		}
+		code := f.primary
+		if code == "" {
+			code = f.text
+		}
+		add(mac(s.hashKey, macIdentity, code, a.birthdate.reveal()))
 	}
-	return mac(s.hashKey, macIdentity, code, a.birthdate.reveal())
+	for _, i := range claimed {
+		add(s.patientIdentity(&s.records[i]))
+	}
+	return ids
+}
+
+// patientIdentity is the counter of every guess at one patient.
+func (s *Server) patientIdentity(r *record) []byte {
+	return mac(s.hashKey, macIdentity, "patient", r.id)
 }
 
 // matchResult is the outcome of comparing answers with the patient file.
 type matchResult struct {
 	rec    *record
 	stepUp bool
+	// claimed lists the patients whose name and birthdate the answers fit.
+	claimed []int
 }
 
 // match compares the answers with every patient, without stopping early, so
@@ -190,7 +214,7 @@ type matchResult struct {
 func (s *Server) match(a kbaAnswers) matchResult {
 	dob := mac(s.hashKey, macDOB, a.birthdate.reveal())
 	ssn := mac(s.hashKey, macSSN, a.ssnLast4.reveal())
-	var full []int
+	var full, claimed []int
 	nameDOB := 0
 	for i := range s.records {
 		r := &s.records[i]
@@ -199,6 +223,7 @@ func (s *Server) match(a kbaAnswers) matchResult {
 		nameOK := familyMatch(a.family, r.family) && givenMatch(a.given, r.given)
 		if dobOK && nameOK {
 			nameDOB++
+			claimed = append(claimed, i)
 			if ssnOK {
 				full = append(full, i)
 			}
@@ -206,10 +231,10 @@ func (s *Server) match(a kbaAnswers) matchResult {
 	}
 	switch len(full) {
 	case 0:
-		return matchResult{}
+		return matchResult{claimed: claimed}
 	case 1:
 		r := &s.records[full[0]]
-		return matchResult{rec: r, stepUp: r.otpRequired || nameDOB > 1}
+		return matchResult{rec: r, stepUp: r.otpRequired || nameDOB > 1, claimed: claimed}
 	}
 	var exact []int
 	for _, i := range full {
@@ -219,9 +244,9 @@ func (s *Server) match(a kbaAnswers) matchResult {
 		}
 	}
 	if len(exact) == 1 {
-		return matchResult{rec: &s.records[exact[0]], stepUp: true}
+		return matchResult{rec: &s.records[exact[0]], stepUp: true, claimed: claimed}
 	}
-	return matchResult{}
+	return matchResult{claimed: claimed}
 }
 
 type challengeOK struct {
@@ -298,30 +323,39 @@ func (s *Server) kba(ctx context.Context, client string, req challengeRequest, s
 	if oe != nil {
 		return oe, oe.Code, nil
 	}
-	ident := s.identity(a)
-	locked, err := s.locked(ctx, ident)
-	if err != nil {
-		return nil, "error", err
-	}
-	if locked {
-		// Refused even when the answers are right: no oracle during a lock.
-		return errSlowDown(), "locked", nil
-	}
 	m := s.match(a)
-	if m.rec == nil {
-		remaining, err := s.recordFailure(ctx, ident)
+	idents := s.identities(a, m.claimed)
+	for _, id := range idents {
+		locked, err := s.locked(ctx, id)
 		if err != nil {
 			return nil, "error", err
 		}
+		if locked {
+			// Refused even when the answers are right: no oracle during a lock.
+			return errSlowDown(), "locked", nil
+		}
+	}
+	if m.rec == nil {
+		remaining := identityFailures
+		for _, id := range idents {
+			r, err := s.recordFailure(ctx, id)
+			if err != nil {
+				return nil, "error", err
+			}
+			remaining = min(remaining, r)
+		}
 		return &oauthError{status: http.StatusBadRequest, Code: "access_denied", AttemptsRemaining: &remaining}, "access_denied", nil
 	}
+	var err error
+	// The step-up's counter is the matched patient's: wrong codes lock it.
+	ident := s.patientIdentity(m.rec)
 	if sess == nil {
 		if sess, err = s.createSession(ctx, client); err != nil {
 			return nil, "error", err
 		}
 	}
 	if !m.stepUp {
-		return s.issueCode(ctx, client, req, sess, m.rec.id, ident, "code")
+		return s.issueCode(ctx, client, req, sess, m.rec.id, idents, "code")
 	}
 	otp, err := s.newOTP()
 	if err != nil {
@@ -365,7 +399,7 @@ func (s *Server) stepUp(ctx context.Context, client string, req challengeRequest
 		if n == 0 {
 			return errInvalidSession(), "otp_race", nil
 		}
-		return s.issueCode(ctx, client, req, sess, sess.sub, sess.ident, "code_after_otp")
+		return s.issueCode(ctx, client, req, sess, sess.sub, [][]byte{sess.ident}, "code_after_otp")
 	}
 	tries, err := s.rdb.HIncrBy(ctx, sess.key, "tries", 1).Result()
 	if err != nil {
@@ -394,7 +428,7 @@ type codeGrant struct {
 	Exp       int64  `json:"exp"`
 }
 
-func (s *Server) issueCode(ctx context.Context, client string, req challengeRequest, sess *session, sub string, ident []byte, outcome string) (any, string, error) {
+func (s *Server) issueCode(ctx context.Context, client string, req challengeRequest, sess *session, sub string, idents [][]byte, outcome string) (any, string, error) {
 	code, err := s.randToken(32)
 	if err != nil {
 		return nil, "error", err
@@ -409,7 +443,9 @@ func (s *Server) issueCode(ctx context.Context, client string, req challengeRequ
 	}
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, s.key("code", mac(s.hashKey, macCode, code)), b, codeTTL)
-		p.Del(ctx, s.key("fail", ident))
+		for _, id := range idents {
+			p.Del(ctx, s.key("fail", id))
+		}
 		p.HSet(ctx, sess.key, "st", stateDone)
 		p.HDel(ctx, sess.key, "sub", "otp", "oexp", "tries", "ident")
 		return nil
