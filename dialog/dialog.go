@@ -85,7 +85,7 @@ func DefaultConfig() Config {
 		Languages:   []kba.Lang{kba.English, kba.Spanish},
 		MaxAttempts: 3,
 		MaxMisses:   2,
-		MaxPolls:    6,
+		MaxPolls:    10,
 		SpellBelow:  0.4,
 	}
 }

@@ -176,6 +176,17 @@ func (g *Gateway) Handler() http.Handler {
 	// Twilio requests when we close it.
 	mux.HandleFunc("GET /twilio/stream", g.stream)
 	mux.Handle("POST /twilio/stream-done", g.webhook("stream-done", g.streamDone))
+	// Every other /twilio/ request (another path, another method) is
+	// checked too: unsigned gets 403 like everywhere under /twilio/ (contract
+	// §1), signed gets 404.
+	mux.HandleFunc("/twilio/", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := g.authenticate(w, r); !ok {
+			g.metrics.signatureFailures.Inc()
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		http.NotFound(w, r)
+	})
 	return mux
 }
 

@@ -59,7 +59,7 @@ func (g *Gateway) webhook(route string, handle func(context.Context, *request) (
 		defer cancel()
 		var res result
 		if err == nil {
-			res, err = handle(ctx, req)
+			res, err = g.bounded(ctx, req, handle)
 		}
 		outcome := "ok"
 		if err != nil {
@@ -79,6 +79,36 @@ func (g *Gateway) webhook(route string, handle func(context.Context, *request) (
 		w.Header().Set("Cache-Control", "no-store")
 		io.WriteString(w, res.twiml)
 	})
+}
+
+// bounded runs handle but answers by ctx's deadline whatever happens behind
+// it: a Redis server that stalls mid-reply, or a client that retries, must
+// not keep Twilio waiting past the contract's 10 s. The handler goroutine
+// finishes on its own once its I/O gives up; its late result is dropped.
+func (g *Gateway) bounded(ctx context.Context, req *request, handle func(context.Context, *request) (result, error)) (result, error) {
+	type out struct {
+		res result
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		res, err := handle(ctx, req)
+		done <- out{res, err}
+	}()
+	select {
+	case o := <-done:
+		return o.res, o.err
+	case <-ctx.Done():
+	}
+	// The handler usually notices the deadline itself and returns at once.
+	grace := time.NewTimer(100 * time.Millisecond)
+	defer grace.Stop()
+	select {
+	case o := <-done:
+		return o.res, o.err
+	case <-grace.C:
+		return result{}, fmt.Errorf("telephony: %s webhook: %w", req.route, context.DeadlineExceeded)
+	}
 }
 
 func errorKind(err error) string {
@@ -217,7 +247,13 @@ func (g *Gateway) save(ctx context.Context, c call, next dialog.State, tok *stor
 	}
 	x.Token = tok
 	if err := g.sessions.Save(ctx, sess, c.sess.Step, x); err != nil {
-		return c, fmt.Errorf("telephony: save call: %w", err)
+		if !errors.Is(err, store.ErrEventNotAppended) {
+			return c, fmt.Errorf("telephony: save call: %w", err)
+		}
+		// The call and its token are saved; only the audit stream missed an
+		// entry. The caller must not hear a failure for it.
+		g.metrics.redisErrors.Inc()
+		g.log.Warn("event not appended to the stream", "call_sid", sess.CallSid, "event", x.Event, "err", err)
 	}
 	return call{sess: sess, state: next}, nil
 }

@@ -103,6 +103,25 @@ func TestUnsignedChangesNothing(t *testing.T) {
 			t.Errorf("%s: %d %q, want 403 and no body", tc.name, rec.Code, rec.Body.String())
 		}
 	}
+	// Other paths and methods under /twilio/: 403 unsigned, 404 signed.
+	for _, tc := range []struct {
+		method, path string
+		sign         bool
+		want         int
+	}{
+		{"POST", "/twilio/other", false, 403}, {"GET", "/twilio/voice", false, 403}, {"POST", "/twilio/", false, 403},
+		{"POST", "/twilio/other", true, 404},
+	} {
+		req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(form.Encode()))
+		if tc.sign {
+			req.Header.Set("X-Twilio-Signature", twiliosim.Sign(authToken, publicURL+tc.path, form))
+		}
+		rec := httptest.NewRecorder()
+		h.App.Handler.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("%s %s signed=%v: %d, want %d", tc.method, tc.path, tc.sign, rec.Code, tc.want)
+		}
+	}
 	// Signed for another URL (a proxy that rewrote the host): 403 too.
 	req := httptest.NewRequest("POST", "/twilio/voice", strings.NewReader(form.Encode()))
 	req.Header.Set("X-Twilio-Signature", twiliosim.Sign(authToken, "https://elsewhere.example/twilio/voice", form))

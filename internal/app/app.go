@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -69,8 +70,13 @@ type App struct {
 
 	mini    *miniredis.Miniredis
 	ownsRDB bool
-	log     *slog.Logger
-	hc      *http.Client
+
+	readyMu     sync.Mutex
+	readyAt     time.Time
+	readyStatus int
+	readyBody   []byte
+	log         *slog.Logger
+	hc          *http.Client
 }
 
 // New builds the gateway. A configuration that cannot work (no auth token,
@@ -139,6 +145,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		if err != nil {
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
+		// Webhooks have a deadline; without this go-redis keeps reading a
+		// stalled reply past it (and retries it).
+		opt.ContextTimeoutEnabled = true
 		a.Redis, a.ownsRDB = redis.NewClient(opt), true
 	}
 	a.Store, err = store.New(a.Redis, store.Options{
@@ -191,21 +200,32 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 }
 
 // ready reports whether Redis answers and the AS metadata is reachable.
+// The answer is kept for readyTTL, so probes (and anyone else who can reach
+// the listener) cannot turn it into traffic at the AS.
 func (a *App) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	checks := map[string]string{"redis": "ok", "authorization_server": "ok"}
-	status := http.StatusOK
-	if err := a.Store.Ping(ctx); err != nil {
-		checks["redis"], status = "unreachable", http.StatusServiceUnavailable
+	a.readyMu.Lock()
+	if time.Since(a.readyAt) > readyTTL {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		checks := map[string]string{"redis": "ok", "authorization_server": "ok"}
+		status := http.StatusOK
+		if err := a.Store.Ping(ctx); err != nil {
+			checks["redis"], status = "unreachable", http.StatusServiceUnavailable
+		}
+		if _, err := authclient.Discover(ctx, a.hc, a.Metadata.Issuer); err != nil {
+			checks["authorization_server"], status = "unreachable", http.StatusServiceUnavailable
+		}
+		cancel()
+		a.readyBody, _ = json.Marshal(checks)
+		a.readyStatus, a.readyAt = status, time.Now()
 	}
-	if _, err := authclient.Discover(ctx, a.hc, a.Metadata.Issuer); err != nil {
-		checks["authorization_server"], status = "unreachable", http.StatusServiceUnavailable
-	}
+	body, status := a.readyBody, a.readyStatus
+	a.readyMu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(checks)
+	w.Write(append(body, '\n'))
 }
+
+const readyTTL = 2 * time.Second
 
 // Shutdown lets verifications still running finish (their results must
 // reach Redis), then closes the store and Redis.

@@ -1,0 +1,58 @@
+package telephony_test
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ivr-gateway/ivr/internal/redistest"
+	"github.com/ivr-gateway/ivr/internal/replay"
+)
+
+// TestVerifiedDespiteEventStreamFailure: when only the events stream cannot
+// be written (a wrong type here; a Cluster node down in real life), the
+// verified caller is still handed off: the call and its token are saved.
+func TestVerifiedDespiteEventStreamFailure(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	h, err := replay.Start(context.Background(), replay.HarnessConfig{
+		PublicURL: publicURL, AuthToken: authToken, Redis: rdb, Prefix: prefix, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	// The events stream is unwritable (wrong type), the call hash is fine.
+	rdb.Set(context.Background(), prefix+"events", "x", 0)
+	sid := "CA0123456789abcdef0123456789abcd77"
+	stepRe := regexp.MustCompile(`gather\?step=(\d+)`)
+	base := url.Values{"CallSid": {sid}, "From": {"+15555550100"}}
+	rec := post(h.App.Handler, "/twilio/voice", base, true)
+	step := stepRe.FindStringSubmatch(rec.Body.String())[1]
+	inputs := []url.Values{
+		{"Digits": {"1"}},
+		{"SpeechResult": {"Maria Garcia"}, "Confidence": {"0.9"}},
+		{"Digits": {"01051980"}},
+		{"Digits": {"1234"}},
+	}
+	for _, in := range inputs {
+		f := url.Values{"CallSid": {sid}, "From": {"+15555550100"}}
+		for k, v := range in {
+			f[k] = v
+		}
+		rec = post(h.App.Handler, "/twilio/gather?step="+step, f, true)
+		if m := stepRe.FindStringSubmatch(rec.Body.String()); m != nil {
+			step = m[1]
+		}
+	}
+	if body := rec.Body.String(); !strings.Contains(body, "you are verified") || strings.Contains(body, "could not verify") {
+		t.Errorf("caller heard: %s", body)
+	}
+	ph, _ := rdb.HGet(context.Background(), prefix+"call:{"+sid+"}", "phase").Result()
+	n, _ := rdb.Exists(context.Background(), prefix+"token:{"+sid+"}").Result()
+	if ph != "verified" || n != 1 {
+		t.Errorf("stored phase=%s token exists=%d, want verified and 1", ph, n)
+	}
+}
