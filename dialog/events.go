@@ -68,12 +68,18 @@ type Resume struct{}
 // CallEnded is the status callback: the caller hung up or the call failed.
 type CallEnded struct{}
 
+// AnswersLost: the answers collected so far could not be read back (the
+// session key was rotated, or the stored data is damaged). They are asked
+// again rather than the call failing.
+type AnswersLost struct{}
+
 func (Start) isEvent()        {}
 func (Input) isEvent()        {}
 func (VerifyResult) isEvent() {}
 func (Poll) isEvent()         {}
 func (Resume) isEvent()       {}
 func (CallEnded) isEvent()    {}
+func (AnswersLost) isEvent()  {}
 
 // Action is something the transport must do.
 type Action interface{ isAction() }

@@ -64,6 +64,14 @@ func (m *Machine) Step(s State, ev Event) (State, []Action) {
 		return s, m.prompt(s, greet)
 	case Resume:
 		return s, m.prompt(s)
+	case AnswersLost:
+		switch s.Node {
+		case NodeDOB, NodeConfirmDOB, NodeSSN4, NodeOTP, NodeVerifying, NodeSpell:
+			s.Answers = Answers{}
+			return m.next(s, NodeName)
+		}
+		s.Answers = Answers{}
+		return s, m.prompt(s)
 	case Poll:
 		if s.Node != NodeVerifying {
 			return s, m.prompt(s)

@@ -901,3 +901,27 @@ func BenchmarkStepDOBKeypad(b *testing.B) {
 		m.Step(atDOB, ev)
 	}
 }
+
+func TestAnswersLost(t *testing.T) {
+	m := New(Config{})
+	dob, _ := kba.ParseISODate("1980-01-05")
+	tests := []struct {
+		name     string
+		start    State
+		wantNode Node
+	}{
+		{"at the date of birth: back to the name", State{Node: NodeDOB, Lang: kba.English, Answers: Answers{Name: kba.Name{Given: "A", Family: "B"}}}, NodeName},
+		{"verifying: back to the name", State{Node: NodeVerifying, Lang: kba.English, Attempts: 1, Answers: Answers{DOB: dob, SSN4: "1234"}}, NodeName},
+		{"at the name: stays", State{Node: NodeName, Lang: kba.English}, NodeName},
+		{"verified: stays", State{Node: NodeVerified, Lang: kba.English}, NodeVerified},
+	}
+	for _, tt := range tests {
+		got, acts := m.Step(tt.start, AnswersLost{})
+		if got.Node != tt.wantNode || !got.Answers.IsZero() || len(acts) == 0 {
+			t.Errorf("%s: node %s answers zero %v actions %d", tt.name, got.Node, got.Answers.IsZero(), len(acts))
+		}
+		if got.Attempts != tt.start.Attempts {
+			t.Errorf("%s: attempts %d, want %d (a lost answer is not a try)", tt.name, got.Attempts, tt.start.Attempts)
+		}
+	}
+}

@@ -56,3 +56,42 @@ func TestVerifiedDespiteEventStreamFailure(t *testing.T) {
 		t.Errorf("stored phase=%s token exists=%d, want verified and 1", ph, n)
 	}
 }
+
+// TestUnreadableAnswersAreAskedAgain: answers that cannot be opened (the
+// session key was rotated, the data damaged) send the caller back to the
+// name question instead of failing every webhook of the call.
+func TestUnreadableAnswersAreAskedAgain(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	h, err := replay.Start(context.Background(), replay.HarnessConfig{
+		PublicURL: publicURL, AuthToken: authToken, Redis: rdb, Prefix: prefix, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	sid := "CA0123456789abcdef0123456789abcd78"
+	form := func(kv ...string) url.Values {
+		f := url.Values{"CallSid": {sid}, "From": {"+15555550100"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			f.Set(kv[i], kv[i+1])
+		}
+		return f
+	}
+	post(h.App.Handler, "/twilio/voice", form(), true)
+	post(h.App.Handler, "/twilio/gather?step=1", form("Digits", "1"), true)
+	post(h.App.Handler, "/twilio/gather?step=2", form("SpeechResult", "Maria Garcia", "Confidence", "0.9"), true)
+	// Damage the sealed answers.
+	if err := rdb.HSet(context.Background(), prefix+"call:{"+sid+"}", "answers", "not a sealed value").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rec := post(h.App.Handler, "/twilio/gather?step=3", form("Digits", "01051980"), true)
+	if body := rec.Body.String(); rec.Code != 200 || !strings.Contains(body, "first and last name") {
+		t.Fatalf("after unreadable answers the caller heard (%d): %s", rec.Code, body)
+	}
+	post(h.App.Handler, "/twilio/gather?step=4", form("SpeechResult", "Maria Garcia", "Confidence", "0.9"), true)
+	post(h.App.Handler, "/twilio/gather?step=5", form("Digits", "01051980"), true)
+	rec = post(h.App.Handler, "/twilio/gather?step=6", form("Digits", "1234"), true)
+	if !strings.Contains(rec.Body.String(), "you are verified") {
+		t.Errorf("call did not recover: %s", rec.Body.String())
+	}
+}

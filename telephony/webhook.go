@@ -189,9 +189,10 @@ var errState = errors.New("telephony: stored dialog state unreadable")
 
 // call is one call's loaded state.
 type call struct {
-	sess  store.Session
-	state dialog.State
-	isNew bool
+	sess        store.Session
+	state       dialog.State
+	isNew       bool
+	answersLost bool
 }
 
 func (g *Gateway) load(ctx context.Context, callSid string) (call, error) {
@@ -199,12 +200,22 @@ func (g *Gateway) load(ctx context.Context, callSid string) (call, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return call{sess: store.Session{CallSid: callSid}, isNew: true}, nil
 	}
+	lost := errors.Is(err, store.ErrSealBroken)
+	if lost {
+		// The session is there but its answers cannot be opened: the
+		// dialog asks for them again (step turns the event into AnswersLost).
+		g.log.Warn("sealed answers unreadable; asking again", "call_sid", callSid)
+		err = nil
+	}
 	if err != nil {
 		return call{}, fmt.Errorf("telephony: load call: %w", err)
 	}
-	c := call{sess: sess}
+	c := call{sess: sess, answersLost: lost}
 	if err := json.Unmarshal(sess.Dialog, &c.state); err != nil {
 		return call{}, fmt.Errorf("%w: %v", errState, err)
+	}
+	if lost {
+		return c, nil
 	}
 	if err := c.state.Answers.UnmarshalBinary(sess.Answers); err != nil {
 		return call{}, fmt.Errorf("%w: %v", errState, err)
@@ -293,6 +304,8 @@ func (g *Gateway) step(ctx context.Context, req *request, ev dialog.Event, verif
 	switch {
 	case c.isNew:
 		ev = dialog.Start{}
+	case c.answersLost:
+		ev = dialog.AnswersLost{}
 	case req.route == "voice" || req.step != c.sess.Step:
 		// Twilio repeated a webhook, or a request arrived out of order: the
 		// dialog must not advance twice.
@@ -349,6 +362,8 @@ func eventName(ev dialog.Event) string {
 		return "verify_" + ev.Outcome.String()
 	case dialog.CallEnded:
 		return "ended"
+	case dialog.AnswersLost:
+		return "answers_lost"
 	}
 	return "other"
 }
