@@ -264,7 +264,13 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, outcome, err := s.challenge(ctx, client, r.PostForm)
-	s.logOutcome(ctx, "challenge", client, outcome, err)
+	s.respond(ctx, w, "challenge", client, res, outcome, err)
+}
+
+// respond logs an endpoint's outcome and writes its answer: the result, an
+// OAuth error, or temporarily_unavailable when the backend failed.
+func (s *Server) respond(ctx context.Context, w http.ResponseWriter, endpoint, client string, res any, outcome string, err error) {
+	s.logOutcome(ctx, endpoint, client, outcome, err)
 	if err != nil {
 		writeError(w, errUnavailable())
 		return

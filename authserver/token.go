@@ -43,16 +43,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, outcome, err := s.token(ctx, client, r)
-	s.logOutcome(ctx, "token", client, outcome, err)
-	if err != nil {
-		writeError(w, errUnavailable())
-		return
-	}
-	if oe, isErr := res.(*oauthError); isErr {
-		writeError(w, oe)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	s.respond(ctx, w, "token", client, res, outcome, err)
 }
 
 func invalidGrant(desc string) *oauthError {
