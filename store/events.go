@@ -68,7 +68,9 @@ return {changed, tok}
 // shortened to grace, never lengthened). Repeated calls (Twilio repeats status
 // callbacks) append the event only once; a call with no session appends none.
 // tok is nil when there is no unexpired token. If only the event could not be
-// appended, the session is ended and tok is returned along with the error.
+// appended, the session is ended and tok is returned along with an error
+// wrapping ErrEventNotAppended. A call with no session, or one already ended
+// (a repeated callback), returns ErrAlreadyEnded, with any token left.
 func (s *Store) EndCall(ctx context.Context, callSid string, grace time.Duration) (tok *Token, err error) {
 	if err := checkSid(callSid); err != nil {
 		return nil, err
@@ -101,10 +103,11 @@ func (s *Store) EndCall(ctx context.Context, callSid string, grace time.Duration
 			tok = &t
 		}
 	}
-	if changed == 1 {
-		if err := s.rdb.XAdd(ctx, s.eventArgs(callSid, EventEnded, now)).Err(); err != nil {
-			return tok, fmt.Errorf("store: end call %s: append event: %w", callSid, err)
-		}
+	if changed != 1 {
+		return tok, ErrAlreadyEnded
+	}
+	if err := s.rdb.XAdd(ctx, s.eventArgs(callSid, EventEnded, now)).Err(); err != nil {
+		return tok, fmt.Errorf("store: end call %s: %w: %w", callSid, ErrEventNotAppended, err)
 	}
 	return tok, nil
 }

@@ -45,6 +45,9 @@ var (
 	// ErrEventNotAppended: Save stored the session but could not append its
 	// event to the stream.
 	ErrEventNotAppended = errors.New("store: session saved, event not appended")
+	// ErrAlreadyEnded: EndCall found no session to end (unknown call, or a
+	// repeated status callback).
+	ErrAlreadyEnded = errors.New("store: call already ended or unknown")
 	// ErrClosed: the Store has been closed.
 	ErrClosed = errors.New("store: closed")
 )

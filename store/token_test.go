@@ -326,8 +326,8 @@ func TestEndCall(t *testing.T) {
 			t.Errorf("late Save: err = %v, want ErrConflict", err)
 		}
 		// Twilio repeats status callbacks: nothing more happens.
-		if got, err := s.EndCall(ctx, sid, 0); err != nil || got != nil {
-			t.Errorf("second EndCall = %v, %v; want nil, nil", got, err)
+		if got, err := s.EndCall(ctx, sid, 0); !errors.Is(err, ErrAlreadyEnded) || got != nil {
+			t.Errorf("second EndCall = %v, %v; want nil, ErrAlreadyEnded", got, err)
 		}
 		if sess, _ := s.Load(ctx, sid); sess.Step != 3 {
 			t.Errorf("second EndCall changed the step to %d", sess.Step)
@@ -356,8 +356,8 @@ func TestEndCall(t *testing.T) {
 	t.Run("no session", func(t *testing.T) {
 		sid := newSid()
 		got, err := s.EndCall(ctx, sid, 0)
-		if err != nil || got != nil {
-			t.Fatalf("EndCall = %v, %v; want nil, nil", got, err)
+		if !errors.Is(err, ErrAlreadyEnded) || got != nil {
+			t.Fatalf("EndCall = %v, %v; want nil, ErrAlreadyEnded", got, err)
 		}
 		if n := countEvents(t, rdb, prefix, sid, EventEnded); n != 0 {
 			t.Errorf("%d ended events for a call without a session, want 0", n)

@@ -400,14 +400,15 @@ func (g *Gateway) status(ctx context.Context, req *request) (result, error) {
 		return res, nil
 	}
 	tok, err := g.sessions.EndCall(ctx, req.callSid, g.cfg.TokenGrace)
-	if errors.Is(err, store.ErrNotFound) {
-		return res, nil
-	}
-	if err != nil {
+	switch {
+	case err == nil, errors.Is(err, store.ErrEventNotAppended):
+		// Counted once per call, however often Twilio repeats the callback.
+		g.metrics.calls.WithLabelValues("ended").Inc()
+		res.node = dialog.NodeEnded
+	case errors.Is(err, store.ErrAlreadyEnded):
+	default:
 		return res, fmt.Errorf("telephony: end call: %w", err)
 	}
-	g.metrics.calls.WithLabelValues("ended").Inc()
-	res.node = dialog.NodeEnded
 	if tok != nil && tok.AccessToken != "" {
 		if err := g.verifier.Revoke(ctx, tok.AccessToken); err != nil {
 			// The token dies on its own at expiry; a failed revocation is an
