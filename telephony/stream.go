@@ -120,16 +120,29 @@ func streamBase(publicURL string) string {
 	return "ws://" + strings.TrimPrefix(publicURL, "http://")
 }
 
-// callerRef stands for the caller's number in the <Stream> parameters, so
-// the number itself never goes into TwiML: a keyed hash, stable per number,
-// that the per-caller limit counts instead of the number.
+// callerRef stands for the caller's number wherever the gateway keeps it:
+// the per-caller limit and the <Stream> parameters (so the number never goes
+// into TwiML). A keyed hash, stable per number. Withheld and non-E.164
+// caller IDs ("anonymous", "client:alice") get "": they share no bucket.
 func callerRef(authToken, from string) string {
-	if from == "" {
+	if !e164(from) {
 		return ""
 	}
 	m := hmac.New(sha256.New, []byte(authToken))
 	m.Write([]byte("ivr-caller:" + from))
 	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+func e164(s string) bool {
+	if len(s) < 8 || len(s) > 16 || s[0] != '+' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // streamMetrics count what the streams did. Per-frame counters are resolved
@@ -439,7 +452,7 @@ func (s *streamSession) run(ctx context.Context) error {
 	}
 	req := &request{route: "stream", callSid: s.callSid}
 	if ref := st.CustomParameters["caller"]; ref != "" {
-		req.from = "stream-caller:" + ref
+		req.caller = ref
 	}
 	if p := st.CustomParameters["step"]; p != strconv.FormatInt(c.sess.Step, 10) {
 		// A stream opened for an older step (Twilio retried the TwiML, or

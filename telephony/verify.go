@@ -24,10 +24,10 @@ type verifyDone struct {
 // result to Redis, where the next poll finds it. Either way the result is
 // applied by the same code (finish), so a slow AS and a fast one end the same.
 func (g *Gateway) runVerify(ctx context.Context, req *request, prev dialog.State, c call, wait time.Duration) (dialog.State, []dialog.Action, call, error) {
-	if prev.Node == dialog.NodeSSN4 {
+	if prev.Node == dialog.NodeSSN4 && req.caller != "" {
 		// A fresh attempt (not an OTP or a session retry) counts against the
-		// caller number's hourly limit, across calls.
-		ok, err := g.sessions.AllowCaller(ctx, req.from)
+		// caller number's hourly limit, across calls and transports.
+		ok, err := g.sessions.AllowCaller(ctx, req.caller)
 		if err != nil {
 			return c.state, nil, c, fmt.Errorf("telephony: caller limit: %w", err)
 		}

@@ -23,7 +23,10 @@ const maxWebhookBody = 64 << 10
 type request struct {
 	route      string
 	callSid    string
-	from       string // personal data: used for the per-caller limit only, never logged
+	// caller is a keyed hash of the caller's number (callerRef), for the
+	// per-caller limit; "" when the number is withheld or not E.164, which
+	// would otherwise put every anonymous caller in one shared bucket.
+	caller string
 	step       int64  // from the action URL; 0 when absent
 	callStatus string
 	input      dialog.Input
@@ -54,7 +57,7 @@ func (g *Gateway) webhook(route string, handle func(context.Context, *request) (
 			w.WriteHeader(http.StatusForbidden)
 			return
 		}
-		req, err := parseRequest(route, r, form)
+		req, err := parseRequest(route, g.cfg.AuthToken, r, form)
 		ctx, cancel := context.WithTimeout(r.Context(), g.cfg.RequestTimeout)
 		defer cancel()
 		var res result
@@ -140,17 +143,17 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request) (url.Valu
 	return form, true
 }
 
-func parseRequest(route string, r *http.Request, form url.Values) (*request, error) {
+func parseRequest(route, authToken string, r *http.Request, form url.Values) (*request, error) {
 	req := &request{
 		route:      route,
 		callSid:    form.Get("CallSid"),
-		from:       form.Get("From"),
 		callStatus: form.Get("CallStatus"),
 		input: dialog.Input{
 			Digits: form.Get("Digits"),
 			Speech: form.Get("SpeechResult"),
 		},
 	}
+	req.caller = callerRef(authToken, form.Get("From"))
 	if !validSid(req.callSid) {
 		req.callSid = ""
 		return req, fmt.Errorf("%w: no valid CallSid", errBadRequest)
@@ -277,7 +280,7 @@ func (g *Gateway) advance(ctx context.Context, req *request, ev dialog.Event) (r
 		return result{}, err
 	}
 	r := &renderer{cfg: &g.cfg, cat: g.cat, lang: t.state.Lang, step: t.call.sess.Step, polls: t.state.Polls,
-		caller: callerRef(g.cfg.AuthToken, req.from)} // caller: for <Stream> (stream.go)
+		caller: req.caller} // caller: for <Stream> (stream.go)
 	r.add(t.actions)
 	return result{twiml: r.xml(), node: t.state.Node, step: t.call.sess.Step, event: eventName(t.event)}, nil
 }

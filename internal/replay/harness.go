@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -61,6 +62,7 @@ type HarnessConfig struct {
 	Prefix               string
 	Logger               *slog.Logger
 	Now                  func() time.Time
+	CallerLimit          int // IVR_CALLER_LIMIT; 0: 100, so fixtures never hit it
 }
 
 // Start builds the harness. Close it when done.
@@ -81,7 +83,7 @@ func Start(ctx context.Context, hc HarnessConfig) (*Harness, error) {
 	cfg := app.Config{
 		PublicURL: hc.PublicURL, AuthToken: hc.AuthToken, RedisPrefix: hc.Prefix, Redis: hc.Redis,
 		AuthIssuer: as.URL, ClientID: ClientID, ClientSecret: ClientSecret, Scope: Scope, Resource: Resource,
-		AgentKeys: []string{AgentKey}, SessionKey: key, CallerLimit: 100,
+		AgentKeys: []string{AgentKey}, SessionKey: key, CallerLimit: cmp.Or(hc.CallerLimit, 100),
 		MaxAttempts: 3, OrgName: "Example Health", Languages: []string{"en-US", "es-US"},
 		HoldPause: holdPause, Now: hc.Now,
 	}

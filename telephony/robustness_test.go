@@ -95,3 +95,47 @@ func TestUnreadableAnswersAreAskedAgain(t *testing.T) {
 		t.Errorf("call did not recover: %s", rec.Body.String())
 	}
 }
+
+// TestCallerLimit: verification attempts are limited per caller number
+// across calls; withheld caller IDs are not lumped into one shared bucket.
+func TestCallerLimit(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	h, err := replay.Start(context.Background(), replay.HarnessConfig{
+		PublicURL: publicURL, AuthToken: authToken, Redis: rdb, Prefix: prefix, Logger: slog.New(slog.DiscardHandler),
+		CallerLimit: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	call := func(sid, from string) string {
+		form := func(kv ...string) url.Values {
+			f := url.Values{"CallSid": {sid}, "From": {from}}
+			for i := 0; i+1 < len(kv); i += 2 {
+				f.Set(kv[i], kv[i+1])
+			}
+			return f
+		}
+		post(h.App.Handler, "/twilio/voice", form(), true)
+		post(h.App.Handler, "/twilio/gather?step=1", form("Digits", "1"), true)
+		post(h.App.Handler, "/twilio/gather?step=2", form("SpeechResult", "Maria Garcia", "Confidence", "0.9"), true)
+		post(h.App.Handler, "/twilio/gather?step=3", form("Digits", "01051980"), true)
+		return post(h.App.Handler, "/twilio/gather?step=4", form("Digits", "1234"), true).Body.String()
+	}
+	tests := []struct {
+		sid, from string
+		verified  bool
+	}{
+		{"CA0123456789abcdef0123456789abc001", "+15555550142", true},
+		{"CA0123456789abcdef0123456789abc002", "+15555550142", false}, // over the limit
+		{"CA0123456789abcdef0123456789abc003", "+15555550143", true},  // another number
+		{"CA0123456789abcdef0123456789abc004", "anonymous", true},
+		{"CA0123456789abcdef0123456789abc005", "anonymous", true}, // no shared bucket
+	}
+	for _, tt := range tests {
+		body := call(tt.sid, tt.from)
+		if got := strings.Contains(body, "you are verified"); got != tt.verified {
+			t.Errorf("%s from %s: verified=%v, want %v: %s", tt.sid, tt.from, got, tt.verified, body)
+		}
+	}
+}
