@@ -21,13 +21,13 @@ const maxWebhookBody = 64 << 10
 
 // request is one signed Twilio webhook, reduced to what the dialog needs.
 type request struct {
-	route      string
-	callSid    string
+	route   string
+	callSid string
 	// caller is a keyed hash of the caller's number (callerRef), for the
 	// per-caller limit; "" when the number is withheld or not E.164, which
 	// would otherwise put every anonymous caller in one shared bucket.
-	caller string
-	step       int64  // from the action URL; 0 when absent
+	caller     string
+	step       int64 // from the action URL; 0 when absent
 	callStatus string
 	input      dialog.Input
 }
