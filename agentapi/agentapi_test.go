@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ivr-gateway/ivr/internal/testlog"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/ivr-gateway/ivr/agentapi"
 	"github.com/ivr-gateway/ivr/internal/redistest"
+	"github.com/ivr-gateway/ivr/internal/testlog"
 	"github.com/ivr-gateway/ivr/store"
 )
 

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"github.com/ivr-gateway/ivr/internal/testlog"
 	"io"
 	"log/slog"
 	"net/http"
@@ -27,6 +26,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ivr-gateway/ivr/internal/redistest"
+	"github.com/ivr-gateway/ivr/internal/testlog"
 	"github.com/ivr-gateway/ivr/mcpdemo"
 )
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/ivr-gateway/ivr/internal/testlog"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/ivr-gateway/ivr/internal/redistest"
 	"github.com/ivr-gateway/ivr/internal/replay"
+	"github.com/ivr-gateway/ivr/internal/testlog"
 )
 
 var update = flag.Bool("update", false, "record the call fixtures in testdata/calls again")
