@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -183,23 +186,25 @@ func runAuthServer(ctx context.Context, args []string, env environ, stdout, stde
 	addr := fs.String("addr", env.or("IVR_AS_ADDR", "127.0.0.1:9000"), "listen address (IVR_AS_ADDR)")
 	issuer := fs.String("issuer", env("IVR_AS_ISSUER"), "issuer URL; default http://ADDR (IVR_AS_ISSUER)")
 	patients := fs.String("patients", env.or("IVR_AS_PATIENTS", demoPatients), "patient file (IVR_AS_PATIENTS)")
-	clients := fs.String("clients", env("IVR_AS_CLIENTS"), "client_id:secret pairs, comma-separated, or @FILE (IVR_AS_CLIENTS)")
+	clientsFile := fs.String("clients", "", "file of client_id:secret pairs (one per line or comma-separated); default: IVR_AS_CLIENTS")
 	redisURL := fs.String("redis-url", env("REDIS_URL"), "Redis URL; empty: embedded (REDIS_URL)")
 	hashKey := fs.String("hash-key", env("IVR_AS_HASH_KEY"), "base64 key for the DOB/SSN hashes; empty: random per start (IVR_AS_HASH_KEY)")
+	signingKey := fs.String("signing-key", env("IVR_AS_SIGNING_KEY"), "PEM file of the P-256 key that signs access tokens; empty: a new key per start (IVR_AS_SIGNING_KEY)")
 	smsFrom := fs.String("sms-from", env("IVR_AS_SMS_FROM"), "send OTPs by Twilio SMS from this number (with TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN); empty: print them (demo only)")
 	logFormat := fs.String("log-format", env.or("IVR_LOG_FORMAT", "json"), "log format: json or text")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log := newLogger(*logFormat, stderr)
-	if strings.HasPrefix(*clients, "@") {
-		b, err := os.ReadFile((*clients)[1:])
+	clients := env("IVR_AS_CLIENTS")
+	if *clientsFile != "" {
+		b, err := os.ReadFile(*clientsFile)
 		if err != nil {
-			return err
+			return fmt.Errorf("clients: %w", err)
 		}
-		*clients = strings.TrimSpace(string(b))
+		clients = strings.TrimSpace(string(b))
 	}
-	cl, err := authserver.ParseClients(*clients)
+	cl, err := authserver.ParseClients(clients)
 	if err != nil {
 		return fmt.Errorf("clients: %w", err)
 	}
@@ -211,6 +216,12 @@ func runAuthServer(ctx context.Context, args []string, env environ, stdout, stde
 	if *hashKey != "" {
 		if key, err = base64.StdEncoding.DecodeString(*hashKey); err != nil {
 			return fmt.Errorf("IVR_AS_HASH_KEY: %w", err)
+		}
+	}
+	var signer *ecdsa.PrivateKey
+	if *signingKey != "" {
+		if signer, err = loadECKey(*signingKey); err != nil {
+			return fmt.Errorf("signing key: %w", err)
 		}
 	}
 	var rdb redis.UniversalClient
@@ -244,13 +255,38 @@ func runAuthServer(ctx context.Context, args []string, env environ, stdout, stde
 		log.Warn("OTPs are printed to the console (demo mode); set -sms-from to text them")
 	}
 	as, err := authserver.New(authserver.Config{
-		Issuer: *issuer, Patients: pats, Clients: cl, Redis: rdb, HashKey: key, OTPSender: sender, Logger: log,
+		Issuer: *issuer, Patients: pats, Clients: cl, Redis: rdb, HashKey: key, SigningKey: signer, OTPSender: sender, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
 	log.Info("authorization server listening", "addr", ln.Addr().String(), "issuer", *issuer, "patients", len(pats))
 	return serveHandler(ctx, ln, as.Handler())
+}
+
+// loadECKey reads a PEM "EC PRIVATE KEY" (SEC 1) or "PRIVATE KEY" (PKCS #8)
+// P-256 key, as `openssl ecparam -name prime256v1 -genkey -noout` writes it.
+func loadECKey(path string) (*ecdsa.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New("no PEM block")
+	}
+	ec, err := x509.ParseECPrivateKey(block.Bytes)
+	if err != nil {
+		k, perr := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if perr != nil {
+			return nil, perr
+		}
+		ec, _ = k.(*ecdsa.PrivateKey)
+	}
+	if ec == nil || ec.Curve.Params().Name != "P-256" {
+		return nil, errors.New("not a P-256 EC key (ES256)")
+	}
+	return ec, nil
 }
 
 // runMCP runs the demo MCP server alone. Revocation is checked in the

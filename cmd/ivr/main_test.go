@@ -3,8 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -57,6 +64,35 @@ func TestServeConfiguration(t *testing.T) {
 		"IVR_MAX_ATTEMPTS", "IVR_TOKEN_GRACE", "IVR_REDIS_PREFIX"} {
 		if !strings.Contains(errb.String(), v) {
 			t.Errorf("serve -h does not list %s", v)
+		}
+	}
+}
+
+func TestLoadECKey(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, pemType string, der []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: pemType, Bytes: der}), 0o600)
+		return p
+	}
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	sec1, _ := x509.MarshalECPrivateKey(p256)
+	pkcs8, _ := x509.MarshalPKCS8PrivateKey(p256)
+	bad, _ := x509.MarshalECPrivateKey(p384)
+	tests := []struct {
+		path string
+		ok   bool
+	}{
+		{write("sec1.pem", "EC PRIVATE KEY", sec1), true},
+		{write("pkcs8.pem", "PRIVATE KEY", pkcs8), true},
+		{write("p384.pem", "EC PRIVATE KEY", bad), false},
+		{write("junk.pem", "EC PRIVATE KEY", []byte("junk")), false},
+		{filepath.Join(dir, "missing.pem"), false},
+	}
+	for _, tt := range tests {
+		if _, err := loadECKey(tt.path); (err == nil) != tt.ok {
+			t.Errorf("%s: err=%v, want ok=%v", filepath.Base(tt.path), err, tt.ok)
 		}
 	}
 }
