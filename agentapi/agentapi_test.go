@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -461,26 +460,6 @@ func TestTokenWait(t *testing.T) {
 			}
 		})
 	}
-
-	t.Run("client gives up", func(t *testing.T) {
-		// The handler's wait ends with the request; TestMain's leak check
-		// and the server's Close (which waits for handlers) catch it if not.
-		t.Parallel()
-		h := newHarness(t, withMaxWait(time.Hour))
-		sid := newSid()
-		h.saveCall(t, sid, store.PhaseVerifying, 1, nil)
-		ctx, cancel := context.WithCancel(context.Background())
-		errc := make(chan error, 1)
-		go func() {
-			_, err := h.do(ctx, "/v1/calls/"+sid+"/token?wait=1h", bearer(agentKey))
-			errc <- err
-		}()
-		h.waitForWaiter(t, nil)
-		cancel()
-		if err := <-errc; !errors.Is(err, context.Canceled) {
-			t.Fatalf("request error = %v, want context.Canceled", err)
-		}
-	})
 }
 
 // TestNoPersonalData runs every endpoint, including the error paths that

@@ -1,12 +1,11 @@
 package agentapi_test
 
 // Regression tests for bugs found in agentapi.go while writing its tests.
-// Each is skipped until the fix (in its skip message) lands; remove the skip
-// with the fix.
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -63,7 +62,9 @@ func TestClientGivesUpIsNotAnError(t *testing.T) {
 	}()
 	h.waitForWaiter(t, nil)
 	cancel()
-	<-errc
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("request error = %v, want context.Canceled", err)
+	}
 	h.srv.Close() // waits for the handler to return
 	if logs := h.logs.String(); strings.Contains(logs, `"level":"ERROR"`) {
 		t.Errorf("a cancelled long-poll logged an error:\n%s", logs)
