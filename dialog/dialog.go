@@ -9,6 +9,7 @@
 package dialog
 
 import (
+	"github.com/ivr-gateway/ivr"
 	"github.com/ivr-gateway/ivr/kba"
 	"github.com/ivr-gateway/ivr/prompts"
 )
@@ -32,18 +33,6 @@ const (
 	NodeEnded      Node = "ended"
 )
 
-// Phase is the call's state as the agent API reports it (contract §5).
-type Phase string
-
-// The phases of contract §5.
-const (
-	PhaseCollecting Phase = "collecting"
-	PhaseVerifying  Phase = "verifying"
-	PhaseVerified   Phase = "verified"
-	PhaseFailed     Phase = "failed"
-	PhaseEnded      Phase = "ended"
-)
-
 // Reasons a call takes the failure path; they appear in logs and metrics, so
 // they never carry personal data.
 const (
@@ -53,6 +42,9 @@ const (
 	ReasonUnavailable   = "as_unavailable"
 	ReasonRedirectToWeb = "redirect_to_web"
 	ReasonCallerLimit   = "caller_limit"
+	// ReasonAskedForPerson: the caller asked for a person (kba.WantsPerson)
+	// and a human fallback is configured.
+	ReasonAskedForPerson = "asked_for_person"
 )
 
 // Config is the dialog's policy. The zero value is not usable; start from
@@ -111,18 +103,18 @@ type State struct {
 }
 
 // Phase maps the node to the agent API's state.
-func (s State) Phase() Phase {
+func (s State) Phase() ivr.Phase {
 	switch s.Node {
 	case NodeVerifying:
-		return PhaseVerifying
+		return ivr.PhaseVerifying
 	case NodeVerified:
-		return PhaseVerified
+		return ivr.PhaseVerified
 	case NodeFailed:
-		return PhaseFailed
+		return ivr.PhaseFailed
 	case NodeEnded:
-		return PhaseEnded
+		return ivr.PhaseEnded
 	}
-	return PhaseCollecting
+	return ivr.PhaseCollecting
 }
 
 // Terminal reports whether no input can change the call any more.

@@ -103,9 +103,11 @@ type Ask struct {
 	Speech    bool
 }
 
-// Verify asks the authorization server to verify State.Answers; the transport
-// answers with a VerifyResult event.
-type Verify struct{}
+// Verify asks the authorization server to verify State.Answers; the engine
+// answers with a VerifyResult event. Fresh is set when the caller has just
+// given a new set of answers (a new attempt, which counts against the
+// caller number's hourly limit); an OTP or a session retry is not fresh.
+type Verify struct{ Fresh bool }
 
 // Hold tells the caller to hold on while verification runs, then comes back
 // with a Poll.

@@ -94,6 +94,13 @@ func (m *Machine) Step(s State, ev Event) (State, []Action) {
 
 func (m *Machine) input(s State, in Input) (State, []Action) {
 	lang := s.Lang
+	if m.cfg.HasFallback && in.Digits == "" && in.Speech != "" && asking(s.Node) && kba.WantsPerson(in.Speech, lang) {
+		// "Agent", "representante": the caller is transferred to the humans
+		// at once rather than asked again. Without a fallback there is
+		// nobody to transfer to; the parsers reject the request and it
+		// counts as any answer that is not understood.
+		return m.fail(s, ReasonAskedForPerson)
+	}
 	switch s.Node {
 	case NodeLanguage:
 		s.Lang = m.chooseLanguage(in)
@@ -179,7 +186,7 @@ func (m *Machine) input(s State, in Input) (State, []Action) {
 		s.Answers.OTP = ""
 		s.Attempts++
 		s.Node, s.Misses, s.Polls, s.Retried, s.Notice = NodeVerifying, 0, 0, false, ""
-		return s, []Action{Verify{}}
+		return s, []Action{Verify{Fresh: true}}
 	case NodeOTP:
 		v, ok := digits(in, lang, 6)
 		if !ok {
@@ -191,6 +198,15 @@ func (m *Machine) input(s State, in Input) (State, []Action) {
 	}
 	// Input while verifying or after the end is a stale request.
 	return s, m.prompt(s)
+}
+
+// asking reports whether the node is a question waiting for the caller.
+func asking(n Node) bool {
+	switch n {
+	case NodeLanguage, NodeName, NodeSpell, NodeDOB, NodeConfirmDOB, NodeSSN4, NodeOTP:
+		return true
+	}
+	return false
 }
 
 // digits reads an n-digit answer from the keypad or from speech.

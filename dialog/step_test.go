@@ -1,6 +1,8 @@
 package dialog
 
 import (
+	"github.com/ivr-gateway/ivr"
+
 	"testing"
 	"time"
 
@@ -364,7 +366,7 @@ func TestStep(t *testing.T) {
 			start:       atSSN4,
 			events:      []Event{keys(testSSN4)},
 			want:        verifying,
-			wantActions: acts(Verify{}),
+			wantActions: acts(Verify{Fresh: true}),
 		},
 		{
 			name:   "ssn4/speech",
@@ -373,7 +375,7 @@ func TestStep(t *testing.T) {
 			want: with(verifying, func(s *State) {
 				s.Answers.SSN4 = "1234"
 			}),
-			wantActions: acts(Verify{}),
+			wantActions: acts(Verify{Fresh: true}),
 		},
 		{
 			name:        "ssn4/three-digits-is-a-miss",
@@ -392,7 +394,7 @@ func TestStep(t *testing.T) {
 				s.Attempts = 2
 				s.Answers.AuthSession = testSession
 			}),
-			wantActions: acts(Verify{}),
+			wantActions: acts(Verify{Fresh: true}),
 		},
 		{
 			name:        "verify/verified-hands-off-and-clears-answers",
@@ -845,20 +847,20 @@ func TestUnstartedCall(t *testing.T) {
 func TestPhase(t *testing.T) {
 	tests := []struct {
 		node Node
-		want Phase
+		want ivr.Phase
 	}{
-		{"", PhaseCollecting},
-		{NodeLanguage, PhaseCollecting},
-		{NodeName, PhaseCollecting},
-		{NodeSpell, PhaseCollecting},
-		{NodeDOB, PhaseCollecting},
-		{NodeConfirmDOB, PhaseCollecting},
-		{NodeSSN4, PhaseCollecting},
-		{NodeOTP, PhaseCollecting},
-		{NodeVerifying, PhaseVerifying},
-		{NodeVerified, PhaseVerified},
-		{NodeFailed, PhaseFailed},
-		{NodeEnded, PhaseEnded},
+		{"", ivr.PhaseCollecting},
+		{NodeLanguage, ivr.PhaseCollecting},
+		{NodeName, ivr.PhaseCollecting},
+		{NodeSpell, ivr.PhaseCollecting},
+		{NodeDOB, ivr.PhaseCollecting},
+		{NodeConfirmDOB, ivr.PhaseCollecting},
+		{NodeSSN4, ivr.PhaseCollecting},
+		{NodeOTP, ivr.PhaseCollecting},
+		{NodeVerifying, ivr.PhaseVerifying},
+		{NodeVerified, ivr.PhaseVerified},
+		{NodeFailed, ivr.PhaseFailed},
+		{NodeEnded, ivr.PhaseEnded},
 	}
 	for _, tt := range tests {
 		s := State{Node: tt.node}

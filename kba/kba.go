@@ -8,6 +8,14 @@
 // again; nothing is guessed. English (en-US) and Spanish (es-US) are
 // supported.
 //
+// Transcripts are taken as recognisers return them, not as they should
+// be: digit homophones where digits are expected ("to ate six won"),
+// self-corrections (the last complete answer counts) and repeats (the same
+// answer twice is that answer, two different ones are none), year-first and
+// ISO dates, surname-first names ("Okafor, Chidi"), spelled letters run
+// together ("OKA F O R"). A request for a person (WantsPerson) is never an
+// answer.
+//
 // Dates of birth and names are personal data: their String and LogValue
 // methods redact, and errors name the kind of problem, never the input.
 package kba

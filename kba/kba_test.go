@@ -285,6 +285,15 @@ func TestErrorsOmitInput(t *testing.T) {
 	add(ParseSpokenName("Zyxw "+secret, English))
 	add(ParseSpelling("Z Y X W "+secret, English))
 	add(ParseISODate(secret + "-02-30"))
+	add(ParseSpokenDigits(secret+", "+"7392", English, 4))
+	add(ParseSpokenDigits(secret+" sorry", English, 4))
+	add(ParseSpokenDigits(secret+" banana sorry 12", English, 4))
+	add(ParseSpokenDate("March 3rd "+secret+", no, banana", English, corpusNow))
+	add(ParseSpokenDate(secret+"-02-30", English, corpusNow))
+	add(ParseSpokenDate("January 5 1980 January 6 "+secret, English, corpusNow))
+	add(ParseSpokenName("Zyxw Garcia, sorry", English))
+	add(ParseSpokenName("Zyxw Garcia, agent", English))
+	add(ParseSpelling("ZYXW banana", English))
 	for i, err := range errs {
 		if err == nil {
 			t.Errorf("case %d: no error", i)

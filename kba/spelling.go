@@ -47,26 +47,101 @@ var (
 // the NATO alphabet ("Golf Alpha Romeo Charlie India Alpha"), letter names
 // ("gee", "jota"), "double" before a letter, and example words ("G as in
 // George", "be de burro", which must start with the letter they explain).
-// "space", "dash" and "apostrophe" are kept. The result is capitalised:
-// "Garcia", "O'Brien". Errors: ErrEmpty, ErrUnparsable.
+// "space", "dash" and "apostrophe" are kept. Recognisers glue some spelled
+// letters together: a chunk of capitals that is no NATO word ("OKA F O R",
+// "LIN D Q V I S T") is split into its letters when single letters show the
+// caller is spelling. A self-correction keeps the letters after it ("G A R
+// C I A, sorry, G A R C E S"); the same spelling twice, split by a full stop
+// or "again", is that spelling; a request for a person is none. The result
+// is capitalised: "Garcia", "O'Brien". Errors: ErrEmpty, ErrUnparsable.
 func ParseSpelling(text string, lang Lang) (string, error) {
 	if strings.TrimSpace(text) == "" {
 		return "", newError("spelling", "", ErrEmpty)
 	}
-	f, ok := fold(text)
-	if !ok {
+	if len(text) > maxInput {
 		return "", newError("spelling", "", ErrUnparsable)
 	}
+	var (
+		upper [maxInput]bool
+		buf   [maxInput]byte
+	)
+	f := string(foldMark(buf[:0], text, &upper))
 	var ts tokens
 	if !tokenize(f, &ts) {
 		return "", newError("spelling", "", ErrUnparsable)
 	}
-	var out [maxSpelled]byte
+	if personTokens(&ts) {
+		return "", newError("spelling", "asked for a person", ErrUnparsable)
+	}
+	caps := func(t token) bool {
+		for k := int(t.off); k < int(t.off)+len(t.s); k++ {
+			if !upper[k] {
+				return false
+			}
+		}
+		return true
+	}
+	// Said words are written in lower case; a word in capitals is letters
+	// ("NO" in "NO V A K"), never a correction.
+	from := 0
+	for i := range ts.n {
+		prev := ""
+		if i > 0 {
+			prev = ts.t[i-1].s
+		}
+		if t := ts.t[i]; !t.num && !caps(t) && metaWord(t.s, prev, lang) == metaCorrect {
+			from = i + 1
+		}
+	}
+	if from > 0 {
+		for from < ts.n && metaTail(ts.t[from].s, "") {
+			from++
+		}
+		if from == ts.n {
+			return "", newError("spelling", "correction without an answer", ErrUnparsable)
+		}
+	}
+	// chunks: single letters show the caller spells, so a chunk of capitals
+	// is letters run together rather than a word.
+	chunks := false
+	for i := from; i < ts.n; i++ {
+		if t := ts.t[i]; !t.num && len(t.s) == 1 && t.s[0] >= 'a' && t.s[0] <= 'z' {
+			chunks = true
+			break
+		}
+	}
+	var (
+		out [maxSpelled]byte
+		// cut[k]: a full stop, comma or "again" came before out[k]: where a
+		// repeated spelling may begin.
+		cut  [maxSpelled + 1]bool
+		mark bool
+	)
 	n, letters, repeat := 0, 0, 1
-	for i := 0; i < ts.n; i++ {
+	lastTok, lastN := -1, 0 // the token of the last single letter, and n before it
+	for i := from; i < ts.n; i++ {
 		t := ts.t[i].s
 		if ts.t[i].num {
 			return "", errSpelling()
+		}
+		if ts.t[i].brk && n < len(cut) {
+			cut[n] = true
+		}
+		if t == "otra" && i+1 < ts.n && ts.t[i+1].s == "vez" {
+			i++
+			mark = true
+			continue
+		}
+		if !caps(ts.t[i]) && metaWord(t, "", lang) == metaRepeat {
+			if lastTok >= 0 && lastTok == i-1 && metaLead(ts.t[i-1].s) {
+				// "I said": the I was no letter.
+				n, letters = lastN, letters-(n-lastN)
+			}
+			mark = true
+			continue
+		}
+		if mark {
+			cut[n], mark = true, false
 		}
 		// "double u" / "doble ve" / "uve doble" is W, not two letters.
 		if (t == "double" || t == "doble") && i+1 < ts.n {
@@ -109,6 +184,17 @@ func ParseSpelling(text string, lang Lang) (string, error) {
 		if n == 0 && t == "are" {
 			continue
 		}
+		if chunks && len(t) > 1 && natoLetters[t] == 0 && caps(ts.t[i]) {
+			if repeat != 1 || n+len(t) > maxSpelled {
+				return "", errSpelling()
+			}
+			for k := 0; k < len(t); k++ {
+				out[n] = t[k]
+				n++
+			}
+			letters += len(t)
+			continue
+		}
 		c, isLetter := spellLetter(t, lang)
 		if !isLetter {
 			if sym, ok := spellSymbols[t]; ok && n > 0 && n < maxSpelled {
@@ -121,6 +207,7 @@ func ParseSpelling(text string, lang Lang) (string, error) {
 			}
 			return "", errSpelling()
 		}
+		lastTok, lastN = i, n
 		for range repeat {
 			if n == maxSpelled {
 				return "", errSpelling()
@@ -137,6 +224,7 @@ func ParseSpelling(text string, lang Lang) (string, error) {
 	if letters < 2 || repeat != 1 {
 		return "", errSpelling()
 	}
+	n = spelledOnce(out[:n], cut[:n+1])
 	capNext := true
 	for i := range n {
 		c := out[i]
@@ -146,6 +234,24 @@ func ParseSpelling(text string, lang Lang) (string, error) {
 		capNext = c == ' ' || c == '-' || c == '\''
 	}
 	return string(out[:n]), nil
+}
+
+// spelledOnce returns the length of the spelling said once when out is the
+// same spelling said twice with the only cut between the two ("G A R C I A.
+// G A R C I A."); otherwise len(out). Where every letter is cut off ("T, O,
+// T, O") nothing marks the middle, and the letters stand as spelled.
+func spelledOnce(out []byte, cut []bool) int {
+	n := len(out)
+	h := n / 2
+	if n < 4 || n%2 != 0 || !cut[h] || string(out[:h]) != string(out[h:]) {
+		return n
+	}
+	for k := 1; k < n; k++ {
+		if cut[k] && k != h {
+			return n
+		}
+	}
+	return h
 }
 
 func errSpelling() error { return newError("spelling", "", ErrUnparsable) }

@@ -1,5 +1,7 @@
 package kba
 
+import "unicode"
+
 // maxTokens bounds the number of words a parser looks at; transcripts of KBA
 // answers are short, and a fixed array keeps tokenising allocation-free.
 const maxTokens = 48
@@ -10,6 +12,8 @@ type token struct {
 	num  bool   // s is a run of ASCII digits
 	ord  bool   // num with an ordinal suffix: "5th", "1ro", "1º"
 	hard bool   // num preceded directly by a separator ("/", "-", ".", ",") after another num: "1/5/1980"
+	brk  bool   // a ',' or '.' (or '?', '!', ';', ':') since the previous token: where a repeated answer may begin
+	off  uint16 // offset of s in the folded string, to look up the case it was said in
 }
 
 // tokens is a fixed-capacity token list; callers keep it on the stack.
@@ -32,7 +36,13 @@ func fold(s string) (string, bool) {
 }
 
 // foldAppend appends the folded form of s (see fold) to dst.
-func foldAppend(dst []byte, s string) []byte {
+func foldAppend(dst []byte, s string) []byte { return foldMark(dst, s, nil) }
+
+// foldMark is foldAppend that also records in upper, when it is not nil,
+// which bytes of dst came from an upper-case letter: a spelled chunk such as
+// "OKA" is recognised by its capitals. dst and s must fit upper (fold bounds
+// s by maxInput).
+func foldMark(dst []byte, s string, upper *[maxInput]bool) []byte {
 	for _, r := range s {
 		var c byte
 		switch {
@@ -44,8 +54,15 @@ func foldAppend(dst []byte, s string) []byte {
 			continue
 		case r == '/' || r == '-' || r == '.' || r == ',':
 			c = byte(r)
+		case r == '?' || r == '!' || r == ';' || r == ':':
+			// Sentence punctuation marks where one answer may end and a
+			// repeat begin, as a comma or full stop does.
+			c = ','
 		default:
 			c = foldRune(r)
+		}
+		if upper != nil && len(dst) < len(upper) {
+			upper[len(dst)] = c >= 'a' && c <= 'z' && unicode.IsUpper(r)
 		}
 		dst = append(dst, c)
 	}
@@ -85,7 +102,8 @@ func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c == '?' }
 // one ordinal token. ok is false when there are more than maxTokens tokens.
 func tokenize(f string, ts *tokens) bool {
 	ts.n = 0
-	sep := false // a separator byte since the last token
+	sep := false  // a separator byte since the last token
+	stop := false // a ',' or '.' since the last token
 	for i := 0; i < len(f); {
 		c := f[i]
 		switch {
@@ -94,7 +112,7 @@ func tokenize(f string, ts *tokens) bool {
 			for j < len(f) && isDigit(f[j]) {
 				j++
 			}
-			tk := token{s: f[i:j], num: true}
+			tk := token{s: f[i:j], num: true, brk: stop, off: uint16(i)}
 			k := j
 			for k < len(f) && isLetter(f[k]) {
 				k++
@@ -113,7 +131,7 @@ func tokenize(f string, ts *tokens) bool {
 			}
 			ts.t[ts.n] = tk
 			ts.n++
-			sep = false
+			sep, stop = false, false
 			i = k
 		case isLetter(c):
 			j := i
@@ -123,13 +141,16 @@ func tokenize(f string, ts *tokens) bool {
 			if ts.n == maxTokens {
 				return false
 			}
-			ts.t[ts.n] = token{s: f[i:j]}
+			ts.t[ts.n] = token{s: f[i:j], brk: stop, off: uint16(i)}
 			ts.n++
-			sep = false
+			sep, stop = false, false
 			i = j
 		default:
 			if c != ' ' {
 				sep = true
+			}
+			if c == ',' || c == '.' {
+				stop = true
 			}
 			i++
 		}

@@ -92,10 +92,19 @@ var (
 		"numero": {kFiller, 0}, "codigo": {kFiller, 0}, "digitos": {kFiller, 0}, "ultimos": {kFiller, 0},
 		"seguro": {kFiller, 0}, "social": {kFiller, 0}, "por": {kFiller, 0}, "favor": {kFiller, 0},
 	}
-	// enDigitHomophones are recogniser spellings of digits seen in digit
-	// answers only ("2 typed as to, 4 as for"); in a date they would be noise.
+	// enDigitHomophones are what recognisers write for a digit they heard
+	// ("7 for 9 oh", "to ate six won"). They count only where digits are
+	// expected (SSN-4, a code, a date said as numbers): anywhere else they
+	// are the words they look like, and a name is never read through them.
 	enDigitHomophones = map[string]word{
-		"to": {kUnit, 2}, "too": {kUnit, 2}, "for": {kUnit, 4}, "ate": {kUnit, 8},
+		"to": {kUnit, 2}, "too": {kUnit, 2}, "for": {kUnit, 4}, "fore": {kUnit, 4},
+		"ate": {kUnit, 8}, "won": {kUnit, 1},
+	}
+	// esDigitHomophones: the Spanish recogniser's real words for digits
+	// ("cuarto" for cuatro) and spellings by sound ("sero", "sinco").
+	esDigitHomophones = map[string]word{
+		"sero": {kZero, 0}, "cerro": {kZero, 0}, "cuarto": {kUnit, 4}, "sinco": {kUnit, 5},
+		"zinco": {kUnit, 5}, "mueve": {kUnit, 9},
 	}
 )
 
@@ -108,6 +117,9 @@ func lookup(s string, lang Lang, digits bool) word {
 		// still a month ("5 de January de 1980").
 		if w := enWords[s]; w.k == kMonth {
 			return w
+		}
+		if digits {
+			return esDigitHomophones[s]
 		}
 		return word{}
 	}

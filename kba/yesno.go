@@ -21,7 +21,8 @@ var (
 // ParseYesNo reads a confirmation: "yes", "yeah", "correct", "that's
 // right", "no", "that's wrong", "sí", "correcto", "no es correcto". ok is
 // false when the answer is neither or both ("yes no", "I'm not sure"); the
-// dialog then asks again. The language only documents intent: callers mix
+// dialog then asks again; so is a request for a person ("yes, an agent
+// please"). The language only documents intent: callers mix
 // "sí" and "yes", so both word lists are used.
 func ParseYesNo(text string, lang Lang) (yes bool, ok bool) {
 	_ = lang
@@ -30,7 +31,7 @@ func ParseYesNo(text string, lang Lang) (yes bool, ok bool) {
 		return false, false
 	}
 	var ts tokens
-	if !tokenize(f, &ts) {
+	if !tokenize(f, &ts) || personTokens(&ts) {
 		return false, false
 	}
 	pos, neg := 0, 0
@@ -72,14 +73,15 @@ func ParseYesNo(text string, lang Lang) (yes bool, ok bool) {
 
 // ParseLanguageChoice reads the answer to the language menu: "español",
 // "Spanish", "espanol", "en español por favor" select Spanish; "English",
-// "inglés" select English. ok is false when neither or both are named.
+// "inglés" select English. ok is false when neither or both are named, or
+// the caller asks for a person.
 func ParseLanguageChoice(text string) (Lang, bool) {
 	f, fok := fold(text)
 	if !fok {
 		return "", false
 	}
 	var ts tokens
-	if !tokenize(f, &ts) {
+	if !tokenize(f, &ts) || personTokens(&ts) {
 		return "", false
 	}
 	es, en := false, false

@@ -8,6 +8,7 @@
 //	ivr replay      recorded call fixtures against a gateway
 //	ivr authserver  the reference authorization server alone
 //	ivr dtmf        keypad tones found in WAV recordings
+//	ivr flow        the call flow, drawn from the dialog's state machine
 package main
 
 import (
@@ -78,6 +79,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runMCP(ctx, args[1:], env, stdout, stderr)
 	case "dtmf":
 		return runDTMF(ctx, args[1:], stdout, stderr)
+	case "flow":
+		return runFlow(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return nil
@@ -97,6 +100,7 @@ commands:
   authserver  run the reference authorization server
   mcp         run the demo MCP server
   dtmf        find keypad tones in WAV files
+  flow        print the call flow as a Mermaid or Graphviz diagram
 
 Run 'ivr <command> -h' for a command's flags.
 `)
