@@ -116,7 +116,7 @@ type tokenResponse struct {
 // ErrUnauthorized on 401, ErrBadResponse on an answer outside contract §5,
 // and ErrNotVerified (together with the context's error) when ctx ends first.
 // 5xx answers and network errors are retried until ctx ends, since the
-// gateway may be restarting.
+// gateway may be restarting, and so is 429 (too many waiting requests).
 func FetchToken(ctx context.Context, cfg Config, callSID string) (Token, error) {
 	cfg = cfg.withDefaults()
 	if callSID == "" || callSID == "." || callSID == ".." || strings.ContainsAny(callSID, "/?#%") {
@@ -215,7 +215,8 @@ func poll(ctx context.Context, cfg Config, endpoint url.URL, callSID string) (_ 
 		return Token{}, true, ErrNotVerified
 	case resp.StatusCode == http.StatusUnauthorized:
 		return Token{}, false, ErrUnauthorized
-	case resp.StatusCode >= 500:
+	case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests:
+		// 429: the gateway's cap on waiting requests; a slot frees soon.
 		return Token{}, true, fmt.Errorf("agent API: status %d", resp.StatusCode)
 	default:
 		return Token{}, false, fmt.Errorf("%w: status %d", ErrBadResponse, resp.StatusCode)

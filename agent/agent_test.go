@@ -288,20 +288,25 @@ func TestFetchTokenCallFailed(t *testing.T) {
 
 func TestFetchTokenRetriesUnavailable(t *testing.T) {
 	t.Parallel()
-	var n atomic.Int32
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n.Add(1) == 1 {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
-			return
+	for status, code := range map[int]string{
+		http.StatusServiceUnavailable: "temporarily_unavailable",
+		http.StatusTooManyRequests:    "too_many_requests", // the cap on waiting requests
+	} {
+		var n atomic.Int32
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if n.Add(1) == 1 {
+				writeJSON(w, status, map[string]string{"error": code})
+				return
+			}
+			writeJSON(w, http.StatusOK, tokenBody(sid, "at-secret-4", time.Now()))
+		}))
+		t.Cleanup(ts.Close)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		tok, err := agent.FetchToken(ctx, agent.Config{GatewayURL: ts.URL, AgentKey: agentKey}, sid)
+		if err != nil || tok.AccessToken != "at-secret-4" || n.Load() != 2 {
+			t.Fatalf("FetchToken after a %d: %v, %d requests", status, err, n.Load())
 		}
-		writeJSON(w, http.StatusOK, tokenBody(sid, "at-secret-4", time.Now()))
-	}))
-	t.Cleanup(ts.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	tok, err := agent.FetchToken(ctx, agent.Config{GatewayURL: ts.URL, AgentKey: agentKey}, sid)
-	if err != nil || tok.AccessToken != "at-secret-4" || n.Load() != 2 {
-		t.Fatalf("FetchToken after a 503: %v, %d requests", err, n.Load())
 	}
 }
 
@@ -389,7 +394,7 @@ func (e *mcpEnv) mint(t *testing.T, sub, aud string) string {
 	}{jwt.Claims{
 		Issuer: "http://as.example.test", Subject: sub, Audience: jwt.Audience{aud},
 		Expiry: jwt.NewNumericDate(e.now.Add(5 * time.Minute)), ID: rand.Text(),
-	}, "mcp:read"}).Serialize()
+	}, "patient.read"}).Serialize() // the scope the demo MCP tools require
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +422,7 @@ func TestRunCallsTools(t *testing.T) {
 	}
 	var who mcpdemo.WhoamiResult
 	decodeLine(t, lines[0], "whoami: ", &who)
-	if diff := cmp.Diff(who, mcpdemo.WhoamiResult{PatientID: "patient-0042", Scope: "mcp:read"}); diff != "" {
+	if diff := cmp.Diff(who, mcpdemo.WhoamiResult{PatientID: "patient-0042", Scope: "patient.read"}); diff != "" {
 		t.Errorf("whoami (-got +want):\n%s", diff)
 	}
 	var appt mcpdemo.Appointment

@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/ivr-gateway/ivr"
 	"github.com/ivr-gateway/ivr/agentapi"
 	"github.com/ivr-gateway/ivr/internal/redistest"
 	"github.com/ivr-gateway/ivr/internal/testlog"
@@ -55,12 +57,18 @@ type harness struct {
 	srv    *httptest.Server
 	client *http.Client
 	logs   *testlog.Buffer
+	reg    *prometheus.Registry
+	api    *agentapi.API
 }
 
 type option func(*agentapi.Config)
 
 func withMaxWait(d time.Duration) option { return func(c *agentapi.Config) { c.MaxWait = d } }
 func withKeys(k ...string) option        { return func(c *agentapi.Config) { c.Keys = k } }
+func withMaxWaiters(n int) option        { return func(c *agentapi.Config) { c.MaxWaiters = n } }
+func withStatusEvery(d time.Duration) option {
+	return func(c *agentapi.Config) { c.StatusEvery = d }
+}
 
 func newHarness(tb testing.TB, opts ...option) *harness {
 	tb.Helper()
@@ -76,15 +84,21 @@ func newHarnessOn(tb testing.TB, rdb redis.UniversalClient, prefix string, opts 
 		tb.Fatalf("store.New: %v", err)
 	}
 	logs := &testlog.Buffer{}
+	reg := prometheus.NewRegistry()
 	cfg := agentapi.Config{
-		Keys:    []string{agentKey, " " + agentKey2 + " "},
-		MaxWait: 5 * time.Second,
-		Logger:  slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Keys:       []string{agentKey, " " + agentKey2 + " "},
+		MaxWait:    5 * time.Second,
+		Logger:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Registerer: reg,
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	srv := httptest.NewServer(agentapi.New(cfg, st).Handler())
+	api, err := agentapi.New(cfg, st)
+	if err != nil {
+		tb.Fatalf("agentapi.New: %v", err)
+	}
+	srv := httptest.NewServer(api.Handler())
 	// Cleanups run last-in first-out: the server drains its handlers (and
 	// their long-polls) before the store's subscription is closed.
 	tb.Cleanup(func() { st.Close() })
@@ -93,7 +107,7 @@ func newHarnessOn(tb testing.TB, rdb redis.UniversalClient, prefix string, opts 
 	// A bound on every request, so a long-poll that ignores its cap fails
 	// the test instead of hanging it; never a timing assertion.
 	client.Timeout = 20 * time.Second
-	return &harness{store: st, rdb: rdb, prefix: prefix, srv: srv, client: client, logs: logs}
+	return &harness{store: st, rdb: rdb, prefix: prefix, srv: srv, client: client, logs: logs, reg: reg, api: api}
 }
 
 func newSid() string {
@@ -104,13 +118,13 @@ func newSid() string {
 
 // saveCall stores a session in phase with the caller's answers sealed in it,
 // and tok when not nil.
-func (h *harness) saveCall(tb testing.TB, sid, phase string, attempts int, tok *store.Token) {
+func (h *harness) saveCall(tb testing.TB, sid string, phase ivr.Phase, attempts int, tok *store.Token) {
 	tb.Helper()
 	sess := store.Session{
 		CallSid: sid, Step: 1, Phase: phase, Attempts: attempts,
 		Answers: []byte(strings.Join(personalData, "|")),
 	}
-	if phase == store.PhaseVerified {
+	if phase == ivr.PhaseVerified {
 		sess.VerifiedAt = verifiedAt
 	}
 	if err := h.store.Save(context.Background(), sess, 0, store.SaveExtras{Token: tok}); err != nil {
@@ -191,9 +205,9 @@ func TestAuth(t *testing.T) {
 	// the long-poll would trip the client's timeout.
 	h := newHarness(t, withMaxWait(time.Hour))
 	sid := newSid()
-	h.saveCall(t, sid, store.PhaseVerified, 1, testToken())
+	h.saveCall(t, sid, ivr.PhaseVerified, 1, testToken())
 	noKeys := newHarness(t, withKeys(), withMaxWait(time.Hour))
-	noKeys.saveCall(t, sid, store.PhaseVerified, 1, testToken())
+	noKeys.saveCall(t, sid, ivr.PhaseVerified, 1, testToken())
 
 	tests := []struct {
 		name string
@@ -258,10 +272,10 @@ func TestToken(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	verified, collecting, failed, ended := newSid(), newSid(), newSid(), newSid()
-	h.saveCall(t, verified, store.PhaseVerified, 1, testToken())
-	h.saveCall(t, collecting, store.PhaseCollecting, 0, nil)
-	h.saveCall(t, failed, store.PhaseFailed, 3, nil)
-	h.saveCall(t, ended, store.PhaseEnded, 1, nil)
+	h.saveCall(t, verified, ivr.PhaseVerified, 1, testToken())
+	h.saveCall(t, collecting, ivr.PhaseCollecting, 0, nil)
+	h.saveCall(t, failed, ivr.PhaseFailed, 3, nil)
+	h.saveCall(t, ended, ivr.PhaseEnded, 1, nil)
 	notFound := map[string]any{"error": "not_found"}
 
 	tests := []struct {
@@ -313,27 +327,27 @@ func TestToken(t *testing.T) {
 func TestCall(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	sids := map[string]string{}
+	sids := map[ivr.Phase]string{}
 	for _, c := range []struct {
-		phase    string
+		phase    ivr.Phase
 		attempts int
 	}{
-		{store.PhaseCollecting, 0},
-		{store.PhaseVerifying, 1},
-		{store.PhaseVerified, 2},
-		{store.PhaseFailed, 3},
-		{store.PhaseEnded, 1},
+		{ivr.PhaseCollecting, 0},
+		{ivr.PhaseVerifying, 1},
+		{ivr.PhaseVerified, 2},
+		{ivr.PhaseFailed, 3},
+		{ivr.PhaseEnded, 1},
 	} {
 		sid := newSid()
 		sids[c.phase] = sid
 		var tok *store.Token
-		if c.phase == store.PhaseVerified {
+		if c.phase == ivr.PhaseVerified {
 			tok = testToken()
 		}
 		h.saveCall(t, sid, c.phase, c.attempts, tok)
 	}
-	body := func(phase string, attempts int, verified any) map[string]any {
-		return map[string]any{"call_sid": sids[phase], "state": phase, "attempts": float64(attempts), "verified_at": verified}
+	body := func(phase ivr.Phase, attempts int, verified any) map[string]any {
+		return map[string]any{"call_sid": sids[phase], "state": string(phase), "attempts": float64(attempts), "verified_at": verified}
 	}
 
 	tests := []struct {
@@ -342,11 +356,11 @@ func TestCall(t *testing.T) {
 		want int
 		body map[string]any
 	}{
-		{"collecting", sids[store.PhaseCollecting], http.StatusOK, body(store.PhaseCollecting, 0, nil)},
-		{"verifying", sids[store.PhaseVerifying], http.StatusOK, body(store.PhaseVerifying, 1, nil)},
-		{"verified", sids[store.PhaseVerified], http.StatusOK, body(store.PhaseVerified, 2, verifiedAt.Format(time.RFC3339))},
-		{"failed", sids[store.PhaseFailed], http.StatusOK, body(store.PhaseFailed, 3, nil)},
-		{"ended", sids[store.PhaseEnded], http.StatusOK, body(store.PhaseEnded, 1, nil)},
+		{"collecting", sids[ivr.PhaseCollecting], http.StatusOK, body(ivr.PhaseCollecting, 0, nil)},
+		{"verifying", sids[ivr.PhaseVerifying], http.StatusOK, body(ivr.PhaseVerifying, 1, nil)},
+		{"verified", sids[ivr.PhaseVerified], http.StatusOK, body(ivr.PhaseVerified, 2, verifiedAt.Format(time.RFC3339))},
+		{"failed", sids[ivr.PhaseFailed], http.StatusOK, body(ivr.PhaseFailed, 3, nil)},
+		{"ended", sids[ivr.PhaseEnded], http.StatusOK, body(ivr.PhaseEnded, 1, nil)},
 		{"unknown", newSid(), http.StatusNotFound, map[string]any{"error": "not_found"}},
 		{"malformed", "CA%2A", http.StatusNotFound, map[string]any{"error": "not_found"}},
 	}
@@ -368,29 +382,6 @@ func TestCall(t *testing.T) {
 	}
 }
 
-// waitForWaiter returns once a long-poll is subscribed to the store's
-// notification channel, i.e. the handler has looked for the token, not found
-// it, and is waiting. PUBSUB NUMSUB is polled: the subscription is made on
-// another connection and nothing else signals it.
-func (h *harness) waitForWaiter(tb testing.TB, done <-chan response) {
-	tb.Helper()
-	ctx := context.Background()
-	for {
-		n, err := h.rdb.PubSubNumSub(ctx, h.prefix+"notify").Result()
-		if err != nil {
-			tb.Fatalf("PUBSUB NUMSUB: %v", err)
-		}
-		if n[h.prefix+"notify"] > 0 {
-			return
-		}
-		select {
-		case res := <-done:
-			tb.Fatalf("long-poll answered %d (%s) before the token was written", res.status, res.body)
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
-}
-
 func TestTokenWait(t *testing.T) {
 	t.Parallel()
 
@@ -398,12 +389,12 @@ func TestTokenWait(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, withMaxWait(time.Minute))
 		sid := newSid()
-		h.saveCall(t, sid, store.PhaseVerifying, 1, nil)
+		h.saveCall(t, sid, ivr.PhaseVerifying, 1, nil)
 		done := h.getAsync("/v1/calls/"+sid+"/token?wait=1m", bearer(agentKey))
 		h.waitForWaiter(t, done)
 
-		sess := store.Session{CallSid: sid, Step: 2, Phase: store.PhaseVerified, Attempts: 1, VerifiedAt: verifiedAt}
-		if err := h.store.Save(context.Background(), sess, 1, store.SaveExtras{Event: store.EventVerified, Token: testToken()}); err != nil {
+		sess := store.Session{CallSid: sid, Step: 2, Phase: ivr.PhaseVerified, Attempts: 1, VerifiedAt: verifiedAt}
+		if err := h.store.Save(context.Background(), sess, 1, store.SaveExtras{Event: ivr.EventVerified, Token: testToken()}); err != nil {
 			t.Fatalf("Save: %v", err)
 		}
 		res := <-done
@@ -415,33 +406,21 @@ func TestTokenWait(t *testing.T) {
 		}
 	})
 
-	t.Run("unknown call, token written during the wait", func(t *testing.T) {
-		// A call that has not rung yet may still be verified: it is waited for.
-		t.Parallel()
-		h := newHarness(t, withMaxWait(time.Minute))
-		sid := newSid()
-		done := h.getAsync("/v1/calls/"+sid+"/token?wait=30s", bearer(agentKey))
-		h.waitForWaiter(t, done)
-		h.saveCall(t, sid, store.PhaseVerified, 1, testToken())
-		if res := <-done; res.status != http.StatusOK {
-			t.Fatalf("status = %d, want 200; body %s", res.status, res.body)
-		}
-	})
-
 	// Each case ends in 404 {"error":"not_found"}. The cases that must not
 	// wait ask for far longer than the client's timeout, so a wait that is
 	// not cut short fails the request rather than the clock.
 	tests := []struct {
 		name    string
-		phase   string // "" = no session
+		phase   ivr.Phase // "" = no session
 		maxWait time.Duration
 		wait    string
 	}{
-		{"wait elapses", store.PhaseVerifying, time.Minute, "50ms"},
-		{"wait elapses on an unknown call", "", time.Minute, "50ms"},
-		{"wait capped at MaxWait", store.PhaseCollecting, 50 * time.Millisecond, "1h"},
-		{"failed call answers at once", store.PhaseFailed, time.Hour, "1h"},
-		{"ended call answers at once", store.PhaseEnded, time.Hour, "1h"},
+		{"wait elapses", ivr.PhaseVerifying, time.Minute, "50ms"},
+		{"unknown call answers at once", "", time.Hour, "1h"},
+		{"verified call without a token answers at once", ivr.PhaseVerified, time.Hour, "1h"},
+		{"wait capped at MaxWait", ivr.PhaseCollecting, 50 * time.Millisecond, "1h"},
+		{"failed call answers at once", ivr.PhaseFailed, time.Hour, "1h"},
+		{"ended call answers at once", ivr.PhaseEnded, time.Hour, "1h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -468,11 +447,11 @@ func TestNoPersonalData(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := redistest.Client(t)
 	h := newHarnessOn(t, rdb, prefix, withMaxWait(20*time.Millisecond))
-	sids := map[string]string{}
-	for _, phase := range []string{store.PhaseCollecting, store.PhaseVerifying, store.PhaseVerified, store.PhaseFailed} {
+	sids := map[ivr.Phase]string{}
+	for _, phase := range []ivr.Phase{ivr.PhaseCollecting, ivr.PhaseVerifying, ivr.PhaseVerified, ivr.PhaseFailed} {
 		sids[phase] = newSid()
 		var tok *store.Token
-		if phase == store.PhaseVerified {
+		if phase == ivr.PhaseVerified {
 			tok = testToken()
 		}
 		h.saveCall(t, sids[phase], phase, 1, tok)
@@ -497,11 +476,11 @@ func TestNoPersonalData(t *testing.T) {
 			}
 		}
 	}
-	if got := hb.get(t, "/v1/calls/"+sids[store.PhaseVerified], bearer(agentKey)); got.status != http.StatusServiceUnavailable {
+	if got := hb.get(t, "/v1/calls/"+sids[ivr.PhaseVerified], bearer(agentKey)); got.status != http.StatusServiceUnavailable {
 		t.Fatalf("status on a broken Redis = %d, want 503", got.status)
 	}
 	logs := h.logs.String() + hb.logs.String()
-	if !strings.Contains(logs, sids[store.PhaseVerified]) {
+	if !strings.Contains(logs, sids[ivr.PhaseVerified]) {
 		t.Fatalf("the error paths logged nothing; logs:\n%s", logs)
 	}
 	for _, secret := range personalData {

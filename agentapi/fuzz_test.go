@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ivr-gateway/ivr"
 	"github.com/ivr-gateway/ivr/agentapi"
 	"github.com/ivr-gateway/ivr/internal/redistest"
 	"github.com/ivr-gateway/ivr/store"
@@ -27,9 +28,13 @@ func FuzzRequest(f *testing.F) {
 	f.Cleanup(func() { st.Close() })
 	h := &harness{store: st}
 	const sid = "CAfuzz0000000000000000000000000001"
-	h.saveCall(f, sid, store.PhaseVerified, 1, testToken())
+	h.saveCall(f, sid, ivr.PhaseVerified, 1, testToken())
 	// A 1 ms cap keeps long-polls on unknown calls from slowing the fuzzer.
-	api := agentapi.New(agentapi.Config{Keys: []string{agentKey}, MaxWait: time.Millisecond}, st).Handler()
+	a, err := agentapi.New(agentapi.Config{Keys: []string{agentKey}, MaxWait: time.Millisecond}, st)
+	if err != nil {
+		f.Fatal(err)
+	}
+	api := a.Handler()
 
 	for _, s := range [][3]string{
 		{sid, "", bearer(agentKey)},
@@ -78,7 +83,7 @@ func FuzzRequest(f *testing.F) {
 func BenchmarkToken(b *testing.B) {
 	h := newHarness(b)
 	sid := newSid()
-	h.saveCall(b, sid, store.PhaseVerified, 1, testToken())
+	h.saveCall(b, sid, ivr.PhaseVerified, 1, testToken())
 	req, err := http.NewRequest(http.MethodGet, h.srv.URL+"/v1/calls/"+sid+"/token", nil)
 	if err != nil {
 		b.Fatal(err)
@@ -97,21 +102,41 @@ func BenchmarkToken(b *testing.B) {
 	}
 }
 
-// BenchmarkTokenHandler is the handler alone, without loopback HTTP: what the
-// API itself costs per request (one HGETALL).
+// BenchmarkTokenHandler is the handler alone, without loopback HTTP: what
+// the API itself costs per request, with its Redis round trips: one HGETALL
+// for a verified call; a long-poll on an unknown call adds the status HMGET
+// and answers 404 without waiting.
 func BenchmarkTokenHandler(b *testing.B) {
 	h := newHarness(b)
-	sid := newSid()
-	h.saveCall(b, sid, store.PhaseVerified, 1, testToken())
-	api := agentapi.New(agentapi.Config{Keys: []string{agentKey}}, h.store).Handler()
-	req := httptest.NewRequest(http.MethodGet, "/v1/calls/"+sid+"/token", nil)
-	req.Header.Set("Authorization", bearer(agentKey))
-	b.ReportAllocs()
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		api.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			b.Fatalf("status %d", rec.Code)
-		}
+	verified := newSid()
+	h.saveCall(b, verified, ivr.PhaseVerified, 1, testToken())
+	a, err := agentapi.New(agentapi.Config{Keys: []string{agentKey}}, h.store)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var trips store.RoundTripCounter
+	h.rdb.AddHook(&trips)
+	api := a.Handler()
+	for _, bc := range []struct {
+		name, path string
+		want       int
+	}{
+		{"verified", "/v1/calls/" + verified + "/token", http.StatusOK},
+		{"unknown call with wait", "/v1/calls/" + newSid() + "/token?wait=30s", http.StatusNotFound},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, bc.path, nil)
+			req.Header.Set("Authorization", bearer(agentKey))
+			trips.Reset()
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				api.ServeHTTP(rec, req)
+				if rec.Code != bc.want {
+					b.Fatalf("status %d", rec.Code)
+				}
+			}
+			b.ReportMetric(float64(trips.Count())/float64(b.N), "roundtrips/op")
+		})
 	}
 }

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"time"
+
+	"github.com/ivr-gateway/ivr"
 )
 
 const redacted = "[redacted]"
@@ -78,40 +79,11 @@ func (a Answers) LogValue() slog.Value { return slog.GroupValue(a.fields()...) }
 // String reports which answers are present, never their values.
 func (a Answers) String() string { return "authclient.Answers" + attrsString(a.fields()) }
 
-// Token is the access token of a verified call, in the shape of the contract
-// §4 token hash. String and LogValue redact AccessToken.
-type Token struct {
-	AccessToken, TokenType, Scope, Resource string
-	// ExpiresAt is Now + expires_in at receipt; zero when the AS sent no
-	// expires_in (the store then applies its own cap).
-	ExpiresAt time.Time
-}
-
-func (t *Token) fields() []slog.Attr {
-	return []slog.Attr{
-		slog.String("access_token", redacted),
-		slog.String("token_type", t.TokenType),
-		slog.String("scope", t.Scope),
-		slog.String("resource", t.Resource),
-		slog.Time("expires_at", t.ExpiresAt),
-	}
-}
-
-// LogValue logs the token without its value.
-func (t *Token) LogValue() slog.Value {
-	if t == nil {
-		return slog.AnyValue(nil)
-	}
-	return slog.GroupValue(t.fields()...)
-}
-
-// String describes the token without its value.
-func (t *Token) String() string {
-	if t == nil {
-		return "<nil>"
-	}
-	return "authclient.Token" + attrsString(t.fields())
-}
+// Token is the access token of a verified call (the project's one token
+// type). ExpiresAt is Now + expires_in at receipt; zero when the AS sent no
+// expires_in (the store then applies its own cap). Every printed form
+// redacts the access token.
+type Token = ivr.Token
 
 // Result is the outcome of one attempt and what the caller must carry to the
 // next one.
@@ -144,7 +116,7 @@ func (r Result) fields() []slog.Attr {
 		slog.Int("attempts_remaining", r.AttemptsRemaining),
 	}
 	if r.Token != nil {
-		attrs = append(attrs, slog.Any("token", r.Token))
+		attrs = append(attrs, slog.Any("token", *r.Token))
 	}
 	if r.Err != nil {
 		attrs = append(attrs, slog.String("err", r.Err.Error()))

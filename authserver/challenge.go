@@ -4,16 +4,12 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/subtle"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
+	"slices"
 	"strings"
-	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // challengeRequest is an authorization challenge request (FiPA §5.1) with
@@ -84,6 +80,7 @@ func parseChallengeForm(form url.Values, client string) (challengeRequest, *oaut
 	case len(req.otp) > 32:
 		return req, errRequest("otp too long")
 	}
+	req.scope = normalScope(req.scope)
 	return req, nil
 }
 
@@ -106,13 +103,13 @@ func validScope(s string) bool {
 	if len(s) > 1024 {
 		return false
 	}
-	for i := range len(s) {
-		c := s[i]
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+	for t := range strings.FieldsSeq(s) {
+		if !validScopeToken(t) {
 			return false
 		}
 	}
-	return true
+	// FieldsSeq splits on any Unicode space; only ASCII space separates.
+	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r > 0x7e })
 }
 
 // validResource: an absolute URI without fragment (RFC 8707 §2).
@@ -155,47 +152,6 @@ func parseKBA(req challengeRequest) (kbaAnswers, *oauthError) {
 		return kbaAnswers{}, errRequest("names must contain letters")
 	}
 	return a, nil
-}
-
-// identities are the keyed hashes the brute-force counters are kept under,
-// so that no rewording of a claim buys more guesses:
-//   - one per part of the claimed family name (the whole name and each part
-//     of three letters or more), by its primary Double Metaphone code, with
-//     the claimed birthdate: respelling a name, or putting another part in
-//     front of it ("X-Garcia", "de Garcia"), still counts against "Garcia";
-//   - one per patient whose name and birthdate the claim fits, whatever the
-//     SSN digits: every guess at a real patient counts against that patient.
-//
-// It works whether or not a patient matches, and a lock on any of them
-// refuses the request.
-func (s *Server) identities(a kbaAnswers, claimed []int) [][]byte {
-	var ids [][]byte
-	seen := map[string]bool{}
-	add := func(id []byte) {
-		if !seen[string(id)] {
-			seen[string(id)] = true
-			ids = append(ids, id)
-		}
-	}
-	for _, f := range a.family {
-		if len(f.text) < 3 && len(a.family) > 1 {
-			continue // particles and initials ("de", "x") identify nobody
-		}
-		code := f.primary
-		if code == "" {
-			code = f.text
-		}
-		add(mac(s.hashKey, macIdentity, code, a.birthdate.reveal()))
-	}
-	for _, i := range claimed {
-		add(s.patientIdentity(&s.records[i]))
-	}
-	return ids
-}
-
-// patientIdentity is the counter of every guess at one patient.
-func (s *Server) patientIdentity(r *record) []byte {
-	return mac(s.hashKey, macIdentity, "patient", r.id)
 }
 
 // matchResult is the outcome of comparing answers with the patient file.
@@ -257,14 +213,14 @@ type challengeOK struct {
 // handleChallenge is the authorization challenge endpoint (FiPA §4.1, §5).
 func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	client, ok := s.clients.authenticate(r)
+	reg, ok := s.clients.authenticate(r)
 	if !ok {
 		s.logOutcome(ctx, "challenge", "", "invalid_client", nil)
 		writeError(w, errInvalidClient())
 		return
 	}
-	res, outcome, err := s.challenge(ctx, client, r.PostForm)
-	s.respond(ctx, w, "challenge", client, res, outcome, err)
+	res, outcome, err := s.challenge(ctx, reg, r.PostForm)
+	s.respond(ctx, w, "challenge", reg.id, res, outcome, err)
 }
 
 // respond logs an endpoint's outcome and writes its answer: the result, an
@@ -295,7 +251,8 @@ func (s *Server) logOutcome(ctx context.Context, endpoint, client, outcome strin
 // challenge runs one challenge request; it returns the answer (challengeOK
 // or *oauthError) and an outcome label for the log. err is a backend
 // failure (Redis, SMS), answered with 503.
-func (s *Server) challenge(ctx context.Context, client string, form url.Values) (any, string, error) {
+func (s *Server) challenge(ctx context.Context, reg *registration, form url.Values) (any, string, error) {
+	client := reg.id
 	limited, err := s.clientLimited(ctx, client)
 	if err != nil {
 		return nil, "error", err
@@ -305,6 +262,11 @@ func (s *Server) challenge(ctx context.Context, client string, form url.Values) 
 	}
 	req, oe := parseChallengeForm(form, client)
 	if oe != nil {
+		return oe, oe.Code, nil
+	}
+	// Every request, step-ups included, since the code is issued for the
+	// scope and resource of the request that completes the challenge.
+	if oe := reg.permits(req.scope, req.resource); oe != nil {
 		return oe, oe.Code, nil
 	}
 	var sess *session
@@ -324,34 +286,63 @@ func (s *Server) challenge(ctx context.Context, client string, form url.Values) 
 }
 
 // kba checks the answers of a first (or renewed) challenge request.
+//
+// Whether the claim fits a patient must not show, in the answer or in the
+// work done (see "Lockouts" in the package doc). So every claim touches
+// its claim counters and patientSlots patient counters in two round trips,
+// and every refused claim records one failure on each: a wrong answer in
+// the first trip ("fail", then "check"), a right one refused because a
+// counter is locked in the second ("check", then "fail"). What the caller
+// is told comes from the claim counters alone.
 func (s *Server) kba(ctx context.Context, client string, req challengeRequest, sess *session) (any, string, error) {
 	a, oe := parseKBA(req)
 	if oe != nil {
 		return oe, oe.Code, nil
 	}
 	m := s.match(a)
-	idents := s.identities(a, m.claimed)
-	for _, id := range idents {
-		locked, err := s.locked(ctx, id)
-		if err != nil {
-			return nil, "error", err
-		}
-		if locked {
-			// Refused even when the answers are right: no oracle during a lock.
-			return errSlowDown(), "locked", nil
-		}
+	ctrs := s.countersFor(a, m.claimed)
+	right := m.rec != nil
+	first, second := modeFail, modeCheck
+	if right {
+		// A right answer is only checked first, so right answers of one
+		// patient at once (several calls) never lock each other out.
+		first, second = modeCheck, modeFail
 	}
-	if m.rec == nil {
-		remaining := identityFailures
-		for _, id := range idents {
-			r, err := s.recordFailure(ctx, id)
-			if err != nil {
-				return nil, "error", err
-			}
-			remaining = min(remaining, r)
-		}
-		return &oauthError{status: http.StatusBadRequest, Code: "access_denied", AttemptsRemaining: &remaining}, "access_denied", nil
+	r1, err := s.touch(ctx, first, ctrs.keys)
+	if err != nil {
+		return nil, "error", err
 	}
+	claimLocked := anyLocked(claim(ctrs, r1))
+	// For a right answer, the matched patient's own counter: a twin's
+	// lock is not hers.
+	patientLocked := right && ctrs.patientLocked(r1, s.patientIdentity(m.rec))
+	if right && !claimLocked && !patientLocked {
+		return s.admit(ctx, client, req, sess, m, ctrs)
+	}
+	r2, err := s.touch(ctx, second, ctrs.keys)
+	if err != nil {
+		return nil, "error", err
+	}
+	if claimLocked {
+		// Refused even when the answers are right: no oracle during a lock.
+		return errSlowDown(), "locked", nil
+	}
+	failed := r1
+	if right {
+		failed = r2
+	}
+	remaining := leastRemaining(claim(ctrs, failed))
+	outcome := "access_denied"
+	if right {
+		// For the operator only: the caller hears what a wrong answer gets.
+		outcome = "patient_locked"
+	}
+	return &oauthError{status: http.StatusBadRequest, Code: "access_denied", AttemptsRemaining: &remaining}, outcome, nil
+}
+
+// admit answers a claim that matched a patient and met no lock: a code, or
+// the OTP step-up.
+func (s *Server) admit(ctx context.Context, client string, req challengeRequest, sess *session, m matchResult, ctrs counters) (any, string, error) {
 	var err error
 	// The step-up's counter is the matched patient's: wrong codes lock it.
 	ident := s.patientIdentity(m.rec)
@@ -361,7 +352,9 @@ func (s *Server) kba(ctx context.Context, client string, req challengeRequest, s
 		}
 	}
 	if !m.stepUp {
-		return s.issueCode(ctx, client, req, sess, m.rec.id, idents, "code")
+		// A success clears the claim's counters and the patient's, not
+		// another patient's the claim also fit.
+		return s.issueCode(ctx, client, req, sess, m.rec.id, append(slices.Clip(claim(ctrs, ctrs.keys)), ident), "code")
 	}
 	otp, err := s.newOTP()
 	if err != nil {
@@ -377,13 +370,14 @@ func (s *Server) kba(ctx context.Context, client string, req challengeRequest, s
 	return &oauthError{status: http.StatusForbidden, Code: "insufficient_authorization", AuthSession: sess.token, OTPRequired: true}, "otp_sent", nil
 }
 
-// stepUp checks the OTP of a session waiting for one.
+// stepUp checks the OTP of a session waiting for one. Only a caller who
+// gave all three answers gets here, so the patient's lock may show.
 func (s *Server) stepUp(ctx context.Context, client string, req challengeRequest, sess *session) (any, string, error) {
-	locked, err := s.locked(ctx, sess.ident)
+	r, err := s.touch(ctx, modeCheck, [][]byte{sess.ident})
 	if err != nil {
 		return nil, "error", err
 	}
-	if locked {
+	if r[0] == locked {
 		return errSlowDown(), "locked", nil
 	}
 	if s.now().UnixMilli() >= sess.otpExp {
@@ -411,208 +405,15 @@ func (s *Server) stepUp(ctx context.Context, client string, req challengeRequest
 	if err != nil {
 		return nil, "error", fmt.Errorf("authserver: otp tries: %w", err)
 	}
-	remaining, err := s.recordFailure(ctx, sess.ident)
+	r, err = s.touch(ctx, modeFail, [][]byte{sess.ident})
 	if err != nil {
 		return nil, "error", err
 	}
+	remaining := max(r[0], 0)
 	left := min(otpTries-int(tries), remaining)
 	if left <= 0 {
 		s.rdb.Del(ctx, sess.key)
 		return &oauthError{status: http.StatusBadRequest, Code: "access_denied", AttemptsRemaining: &remaining}, "otp_exhausted", nil
 	}
 	return &oauthError{status: http.StatusForbidden, Code: "insufficient_authorization", AuthSession: sess.token, OTPRequired: true, AttemptsRemaining: &left}, "otp_wrong", nil
-}
-
-// codeGrant is what an authorization code stands for; it is stored under
-// the code's keyed hash for codeTTL and read once.
-type codeGrant struct {
-	Client    string `json:"c"`
-	Sub       string `json:"s"`
-	Challenge string `json:"pkce"`
-	Resource  string `json:"r,omitempty"`
-	Scope     string `json:"sc,omitempty"`
-	Exp       int64  `json:"exp"`
-}
-
-func (s *Server) issueCode(ctx context.Context, client string, req challengeRequest, sess *session, sub string, idents [][]byte, outcome string) (any, string, error) {
-	code, err := s.randToken(32)
-	if err != nil {
-		return nil, "error", err
-	}
-	g := codeGrant{
-		Client: client, Sub: sub, Challenge: req.codeChallenge, Resource: req.resource,
-		Scope: req.scope, Exp: s.now().Add(codeTTL).UnixMilli(),
-	}
-	b, err := json.Marshal(g)
-	if err != nil {
-		return nil, "error", fmt.Errorf("authserver: code: %w", err)
-	}
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, s.key("code", mac(s.hashKey, macCode, code)), b, codeTTL)
-		for _, id := range idents {
-			p.Del(ctx, s.key("fail", id))
-		}
-		p.HSet(ctx, sess.key, "st", stateDone)
-		p.HDel(ctx, sess.key, "sub", "otp", "oexp", "tries", "ident")
-		return nil
-	})
-	if err != nil {
-		return nil, "error", fmt.Errorf("authserver: store code: %w", err)
-	}
-	return challengeOK{AuthorizationCode: code, AuthSession: sess.token}, outcome, nil
-}
-
-// newOTP returns six uniformly random digits.
-func (s *Server) newOTP() (string, error) {
-	var b [4]byte
-	for {
-		if _, err := s.rand.Read(b[:]); err != nil {
-			return "", fmt.Errorf("authserver: otp: %w", err)
-		}
-		v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-		// Reject the top partial range so every code is equally likely.
-		if v < 4294000000 {
-			return fmt.Sprintf("%06d", v%1000000), nil
-		}
-	}
-}
-
-// Session states.
-const (
-	stateNew  = "new"
-	stateOTP  = "otp"
-	stateDone = "done"
-)
-
-// session is an auth_session (FiPA §5.3.1): a 256-bit random value handed
-// to the client, stored under its keyed hash, bound to the client.
-type session struct {
-	token  string
-	key    string
-	state  string
-	sub    string
-	ident  []byte
-	otpMAC []byte
-	otpExp int64
-}
-
-func (s *Server) createSession(ctx context.Context, client string) (*session, error) {
-	tok, err := s.randToken(32)
-	if err != nil {
-		return nil, err
-	}
-	sess := &session{token: tok, key: s.key("sess", mac(s.hashKey, macSession, tok)), state: stateNew}
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, sess.key, "c", client, "st", stateNew, "exp", s.now().Add(sessionTTL).UnixMilli(), "n", 0)
-		p.PExpire(ctx, sess.key, sessionTTL)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("authserver: create session: %w", err)
-	}
-	return sess, nil
-}
-
-// loadSession returns the session for tok, or nil when it is unknown,
-// expired, another client's, or used more than sessionMaxUses times.
-func (s *Server) loadSession(ctx context.Context, client, tok string) (*session, error) {
-	k := s.key("sess", mac(s.hashKey, macSession, tok))
-	h, err := s.rdb.HGetAll(ctx, k).Result()
-	if err != nil {
-		return nil, fmt.Errorf("authserver: load session: %w", err)
-	}
-	if len(h) == 0 || subtle.ConstantTimeCompare([]byte(h["c"]), []byte(client)) != 1 {
-		return nil, nil
-	}
-	exp, _ := strconv.ParseInt(h["exp"], 10, 64)
-	if s.now().UnixMilli() >= exp {
-		s.rdb.Del(ctx, k)
-		return nil, nil
-	}
-	n, err := s.rdb.HIncrBy(ctx, k, "n", 1).Result()
-	if err != nil {
-		return nil, fmt.Errorf("authserver: session use: %w", err)
-	}
-	if n > sessionMaxUses {
-		s.rdb.Del(ctx, k)
-		return nil, nil
-	}
-	sess := &session{token: tok, key: k, state: h["st"], sub: h["sub"], ident: []byte(h["ident"]), otpMAC: []byte(h["otp"])}
-	sess.otpExp, _ = strconv.ParseInt(h["oexp"], 10, 64)
-	return sess, nil
-}
-
-func (s *Server) startOTP(ctx context.Context, sess *session, sub string, ident []byte, otp string) error {
-	err := s.rdb.HSet(ctx, sess.key,
-		"st", stateOTP, "sub", sub, "ident", string(ident),
-		"otp", string(mac(s.hashKey, macOTP, sess.key, otp)),
-		"oexp", s.now().Add(otpTTL).UnixMilli(), "tries", 0).Err()
-	if err != nil {
-		return fmt.Errorf("authserver: start OTP: %w", err)
-	}
-	return nil
-}
-
-// locked reports whether the identity is locked out.
-func (s *Server) locked(ctx context.Context, ident []byte) (bool, error) {
-	until, err := s.rdb.Get(ctx, s.key("lock", ident)).Int64()
-	if err == redis.Nil {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("authserver: lock check: %w", err)
-	}
-	return s.now().UnixMilli() < until, nil
-}
-
-// recordFailure counts a failed answer for the identity in a sliding
-// failureWindow and locks it at identityFailures; it returns the failures
-// left before the lock.
-func (s *Server) recordFailure(ctx context.Context, ident []byte) (int, error) {
-	now := s.now()
-	k := s.key("fail", ident)
-	member, err := s.randToken(8)
-	if err != nil {
-		return 0, err
-	}
-	var card *redis.IntCmd
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZRemRangeByScore(ctx, k, "-inf", "("+strconv.FormatInt(now.Add(-failureWindow).UnixMilli(), 10))
-		p.ZAdd(ctx, k, redis.Z{Score: float64(now.UnixMilli()), Member: member})
-		card = p.ZCard(ctx, k)
-		p.PExpire(ctx, k, failureWindow)
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("authserver: count failure: %w", err)
-	}
-	n := int(card.Val())
-	if n < identityFailures {
-		return identityFailures - n, nil
-	}
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, s.key("lock", ident), now.Add(lockDuration).UnixMilli(), lockDuration)
-		p.Del(ctx, k)
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("authserver: lock: %w", err)
-	}
-	return 0, nil
-}
-
-// clientLimited counts a challenge request in the client's one-minute window.
-func (s *Server) clientLimited(ctx context.Context, client string) (bool, error) {
-	window := s.now().Unix() / 60
-	k := s.prefix + "rl:" + client + ":" + strconv.FormatInt(window, 10)
-	var n *redis.IntCmd
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		n = p.Incr(ctx, k)
-		p.Expire(ctx, k, 2*time.Minute)
-		return nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("authserver: rate limit: %w", err)
-	}
-	return n.Val() > int64(s.rateLimit), nil
 }

@@ -25,11 +25,12 @@
 //
 //	200 {"authorization_code","auth_session"}          all three factors match one patient
 //	403 insufficient_authorization + otp_required      ambiguous match or otp_required: OTP sent
-//	400 access_denied + attempts_remaining             no match (never says which factor)
+//	400 access_denied + attempts_remaining             no match (never says which factor), or the patient is locked
 //	400 invalid_session                                unknown/expired/other client's/overused session, or OTP expired
-//	429 slow_down                                      identity locked, or client over its rate
+//	429 slow_down                                      the claim locked, or client over its rate
 //	401 invalid_client (WWW-Authenticate: Basic)       bad client credentials
-//	400 invalid_request / unsupported_response_type / invalid_scope / invalid_target
+//	400 invalid_scope / invalid_target                 a scope or resource the client is not registered for
+//	400 invalid_request / unsupported_response_type
 //	503 temporarily_unavailable                        Redis or the SMS provider failed
 //
 // redirect_to_web is never sent: a phone caller has no browser, and the
@@ -47,24 +48,62 @@
 // fit another patient, or a patient with otp_required, steps up with a
 // 6-digit OTP (5 minutes, 3 tries) sent to the phone on file.
 //
-// # Brute force
+// # Clients
 //
-// Failures (wrong answers and wrong OTPs) count per identity: a keyed hash
-// of the family name's primary Double Metaphone code and the claimed DOB,
-// so respelling a name does not buy guesses. 3 failures within a sliding 15
-// minutes lock the identity for 15 minutes; a success clears the count.
-// An auth_session serves at most 5 requests; each client may send
+// Each client is registered with the scopes and resources (RFC 8707) it may
+// ask for (Config.Clients, ParseClients). A challenge request for anything
+// else gets invalid_scope or invalid_target; a request without scope or
+// resource is always allowed. The code holds the scope and resource of the
+// request that completed the challenge, and the token endpoint never
+// widens them: a scope sent there may only narrow the code's, and a
+// resource must be the code's.
+//
+// # Lockouts
+//
+// Failures (wrong answers and wrong OTPs) count on two kinds of counters,
+// 3 failures in a sliding 15 minutes locking a counter for 15 minutes, a
+// success clearing the counters of the claim and the patient:
+//
+//   - claim counters, one per part of the claimed family name (by its
+//     primary Double Metaphone code) with the claimed birthdate. They are
+//     keyed by the claim alone, so they behave the same whether or not the
+//     claim fits a patient, and they alone decide what the caller is told:
+//     attempts_remaining, and slow_down (429) while one is locked.
+//   - patient counters, one per patient whose name and birthdate the claim
+//     fits, so no respelling buys guesses at a real patient. They are
+//     silent: while a patient's is locked, her right answers are refused
+//     exactly as wrong ones are (400 access_denied, attempts_remaining from
+//     the claim counters, one failure counted on each counter), never with
+//     slow_down, which would tell an attacker that the patient exists, or
+//     that the SSN digits are right.
+//
+// The work does not show it either: every claim touches its claim counters
+// and two patient counters (those of the patients it fits, padded with
+// counters derived from the claim) in the same two Redis round trips with
+// the same commands, whether it fits a patient, fits nobody, or is refused
+// because the patient is locked (TestSameWorkWhetherTheClaimFits,
+// BenchmarkLockoutPaths). Each counter
+// operation is one Lua script on one key, so a burst of guesses sent at
+// once is serialised per counter and gets no more guesses through than
+// guesses sent one by one. An OTP step-up is reached only with all three
+// answers right; there a locked patient counter answers slow_down. An
+// auth_session serves at most 5 requests; each client may send
 // Config.ClientRateLimit challenge requests a minute.
 //
 // # Redis keys (under Config.Prefix; no personal data in names or values)
 //
-//	sess:{mac}          hash    auth_session state (client, step, patient id, OTP MAC, tries, uses)  15 min
-//	code:{mac}          string  authorization code grant (client, patient id, PKCE, resource, scope) 60 s, read with GETDEL
-//	fail:{mac}          zset    failure times of an identity                                          15 min
-//	lock:{mac}          string  lock end (ms) of an identity                                          15 min
-//	rl:{client}:{min}   string  challenge requests of a client in one minute                          2 min
-//	revoked:{jti}       string  revoked access token                                                  until its exp
+//	sess:MAC         hash    auth_session state (client, step, patient id, OTP MAC, tries, uses)  15 min
+//	code:MAC         string  authorization code grant (client, patient id, PKCE, resource, scope) 60 s, read with GETDEL
+//	fail:MAC         zset    a counter's failure times; while locked, only "lock" scored by its end 15 min
+//	rl:CLIENT:MIN    string  challenge requests of a client in one minute                          2 min
+//	revoked:JTI      string  revoked access token                                                  until its exp
 //
-// {mac} is base64url HMAC-SHA256 under Config.HashKey with a per-kind label.
+// MAC is base64url HMAC-SHA256 under Config.HashKey with a per-kind label.
 // Expiry decisions use Config.Now; Redis TTLs only collect garbage.
+//
+// Redis Cluster: every transaction, script and command touches one key, so
+// one hash slot; what must be atomic is atomic on its own key (a counter's
+// script, the OTP claim, GETDEL of a code, a session's use count). Writes
+// that span keys (a code, its session, the counters it clears) go in a
+// pipeline, which a cluster splits by slot.
 package authserver

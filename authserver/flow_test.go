@@ -242,8 +242,10 @@ func TestOTPTries(t *testing.T) {
 	if a := as.challenge(t, stepUpForm(ch, sess, otp)); a.status != 400 || a.str("error") != "invalid_session" {
 		t.Errorf("after 3 tries: %d %s", a.status, a.raw)
 	}
-	// Three OTP misses are three identity failures: locked.
-	if a := as.challenge(t, kba); a.status != 429 || a.str("error") != "slow_down" {
+	// Three OTP misses are three failures of the patient: locked, silently
+	// (the right answers are refused as wrong ones are; a 429 here would
+	// tell whoever locked her that the SSN digits are right).
+	if a := as.challenge(t, kba); a.status != 400 || a.str("error") != "access_denied" {
 		t.Errorf("identity after 3 OTP misses: %d %s", a.status, a.raw)
 	}
 	if n := as.otpCount(); n != 1 {

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ivr-gateway/ivr/internal/redistest"
 	"github.com/ivr-gateway/ivr/internal/testlog"
 )
 
@@ -26,6 +25,8 @@ const (
 	otherClient  = "other"
 	otherSecret  = "other-secret"
 	testResource = "https://mcp.example.com/mcp"
+	// testResource2 is another resource testClient may ask for.
+	testResource2 = "https://records.example.com/api"
 )
 
 // clock is a settable test clock.
@@ -76,7 +77,7 @@ func mustPatients(tb testing.TB) []Patient {
 // issuerPath is appended to the loopback origin ("" or "/tenant1").
 func newTestAS(tb testing.TB, issuerPath string, opts ...asOption) *testAS {
 	tb.Helper()
-	rdb, prefix := redistest.Client(tb)
+	rdb, prefix := testRedis(tb)
 	srv := httptest.NewUnstartedServer(nil)
 	as := &testAS{
 		url:    "http://" + srv.Listener.Addr().String() + issuerPath,
@@ -86,14 +87,18 @@ func newTestAS(tb testing.TB, issuerPath string, opts ...asOption) *testAS {
 		prefix: prefix,
 	}
 	cfg := Config{
-		Issuer:    as.url,
-		Patients:  mustPatients(tb),
-		Clients:   map[string]string{testClient: testSecret, otherClient: otherSecret},
+		Issuer:   as.url,
+		Patients: mustPatients(tb),
+		Clients: []Client{
+			{ID: testClient, Secret: testSecret, Scopes: []string{"patient.read", "appointments.read"}, Resources: []string{testResource, testResource2}},
+			{ID: otherClient, Secret: otherSecret, Scopes: []string{"patient.read"}, Resources: []string{testResource}},
+		},
 		Redis:     rdb,
 		Prefix:    prefix,
 		OTPSender: &ConsoleSender{W: as.sms},
 		Now:       as.clock.Now,
-		Logger:    slog.New(slog.NewJSONHandler(as.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// No time: its digits could spell a test identity's.
+		Logger: slog.New(slog.NewJSONHandler(as.logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: dropTime})),
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -107,6 +112,13 @@ func newTestAS(tb testing.TB, issuerPath string, opts ...asOption) *testAS {
 	srv.Start()
 	tb.Cleanup(srv.Close)
 	return as
+}
+
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
 }
 
 // answer is an HTTP answer with its JSON body decoded.

@@ -14,6 +14,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/ivr-gateway/ivr/internal/redistest"
 )
 
@@ -71,32 +74,65 @@ func TestDemoPatients(t *testing.T) {
 
 func TestParseClients(t *testing.T) {
 	t.Parallel()
+	sc, res := []string{"patient.read"}, []string{"https://mcp.example/mcp"}
+	pair := func(id, sec string) Client { return Client{ID: id, Secret: sec, Scopes: sc, Resources: res} }
 	tests := []struct {
 		in      string
-		want    map[string]string
-		wantErr bool
+		want    []Client
+		wantErr string // substring; "" means success
 	}{
-		{"a:x", map[string]string{"a": "x"}, false},
-		{"a:x, b:y:z ,", map[string]string{"a": "x", "b": "y:z"}, false},
-		{"a:x\nb:y\n", map[string]string{"a": "x", "b": "y"}, false},
-		{"", nil, true},
-		{"a", nil, true},
-		{"a:", nil, true},
-		{":x", nil, true},
-		{"a:x,a:y", nil, true},
-		{"a b:x", nil, true},
+		{"a:x", []Client{pair("a", "x")}, ""},
+		{"a:x, b:y:z ,", []Client{pair("a", "x"), pair("b", "y:z")}, ""},
+		{"a:x\nb:y\n", []Client{pair("a", "x"), pair("b", "y")}, ""},
+		{"", nil, "no clients"},
+		{"a", nil, "entry 0: want id:secret"},
+		{"a:", nil, "entry 0: empty id or secret"},
+		{":x", nil, "entry 0: empty id or secret"},
+		{"a:x,a:y", nil, "entry 1: duplicate client_id"},
+		{"a b:x", nil, "entry 0: client_id"},
+		// RFC 7591-style JSON.
+		{`[{"client_id":"gw","client_secret":"x","scope":"patient.read  appointments.read","resources":["https://mcp.example/mcp"],"client_name":"the gateway"}]`,
+			[]Client{{ID: "gw", Secret: "x", Scopes: []string{"patient.read", "appointments.read"}, Resources: []string{"https://mcp.example/mcp"}}}, ""},
+		{` [{"client_id":"gw","client_secret":"x"}] `, []Client{{ID: "gw", Secret: "x"}}, ""},
+		{`[{"client_id":"gw","client_secret":"x","token_endpoint_auth_method":"client_secret_basic"}]`, []Client{{ID: "gw", Secret: "x"}}, ""},
+		{`[]`, nil, "no clients"},
+		{`[{"client_id":"gw"}]`, nil, "entry 0: client_id and client_secret are required"},
+		{`[{"client_secret":"x"}]`, nil, "entry 0: client_id and client_secret are required"},
+		{`[{"client_id":"gw","client_secret":""}]`, nil, "entry 0: empty client_secret"},
+		{`[{"client_id":"","client_secret":"x"}]`, nil, "entry 0: client_id"},
+		{`[{"client_id":"gw","client_secret":"x","token_endpoint_auth_method":"none"}]`, nil, "token_endpoint_auth_method"},
+		{`[{"client_id":"gw","client_secret":"x","scope":"a\"b"}]`, nil, "entry 0: scope"},
+		{`[{"client_id":"gw","client_secret":"x","resources":["/mcp"]}]`, nil, "entry 0: resources"},
+		{`[{"client_id":"gw","client_secret":"x","resources":["https://a.example/#f"]}]`, nil, "entry 0: resources"},
+		{`[{"client_id":"gw","client_secret":"x"},{"client_id":"gw","client_secret":"y"}]`, nil, "entry 1: duplicate client_id"},
+		{`[{"client_id":"gw","client_secret":"x","resources":"https://a.example/"}]`, nil, "not a JSON array of client objects"},
+		{`[{"client_id":"gw","client_secret":"x"}] []`, nil, "data after the array"},
+		{`[{"client_id":"gw","client_secret":"xsecretx",}]`, nil, "JSON syntax error"},
 	}
 	for _, tt := range tests {
-		got, err := ParseClients(tt.in)
-		if (err != nil) != tt.wantErr {
-			t.Errorf("ParseClients(%q) err = %v", tt.in, err)
-			continue
+		got, err := ParseClients(tt.in, sc, res)
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("ParseClients(%q): %v", tt.in, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrInvalidClients)):
+			t.Errorf("ParseClients(%q) err = %v, want %q", tt.in, err, tt.wantErr)
+		case err == nil:
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("ParseClients(%q) (-want +got):\n%s", tt.in, diff)
+			}
 		}
-		if err != nil && (!errors.Is(err, ErrInvalidClients) || strings.Contains(err.Error(), "x")) {
-			t.Errorf("ParseClients(%q) err = %v", tt.in, err)
+		// Errors name entries and fields, never a secret.
+		if err != nil && strings.Contains(err.Error(), "secretx") {
+			t.Errorf("ParseClients(%q): error leaks the secret: %v", tt.in, err)
 		}
-		if !tt.wantErr && fmt.Sprint(got) != fmt.Sprint(tt.want) {
-			t.Errorf("ParseClients(%q) = %v, want %v", tt.in, got, tt.want)
+	}
+	// Nothing prints a secret.
+	c := Client{ID: "gw", Secret: "hunter2", Scopes: sc}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "client", c)
+	for _, out := range []string{buf.String(), fmt.Sprint(c), fmt.Sprintf("%+v %#v %v", c, c, []Client{c})} {
+		if strings.Contains(out, "hunter2") || !strings.Contains(out, "gw") {
+			t.Errorf("%q: want the id and not the secret", out)
 		}
 	}
 }
@@ -134,7 +170,7 @@ func TestNewErrors(t *testing.T) {
 	base := func() Config {
 		return Config{
 			Issuer: "https://as.example.com", Patients: mustPatients(t),
-			Clients: map[string]string{"a": "b"}, Redis: rdb, Prefix: prefix,
+			Clients: []Client{{ID: "a", Secret: "b"}}, Redis: rdb, Prefix: prefix,
 			OTPSender: &ConsoleSender{W: &bytes.Buffer{}},
 		}
 	}
@@ -146,6 +182,9 @@ func TestNewErrors(t *testing.T) {
 		{"issuer with query", func(c *Config) { c.Issuer = "https://as.example.com?x=1" }},
 		{"ftp issuer", func(c *Config) { c.Issuer = "ftp://as.example.com" }},
 		{"no clients", func(c *Config) { c.Clients = nil }},
+		{"client without secret", func(c *Config) { c.Clients = []Client{{ID: "a"}} }},
+		{"duplicate client", func(c *Config) { c.Clients = append(c.Clients, c.Clients[0]) }},
+		{"client with a bad resource", func(c *Config) { c.Clients[0].Resources = []string{"mcp"} }},
 		{"no redis", func(c *Config) { c.Redis = nil }},
 		{"no otp sender", func(c *Config) { c.OTPSender = nil }},
 		{"P-224 key", func(c *Config) { c.SigningKey = p224 }},
@@ -208,20 +247,37 @@ func FuzzLoadPatients(f *testing.F) {
 	})
 }
 
-// FuzzParseClients: never panics; every accepted pair is non-empty.
+// FuzzParseClients: the client-file parser (both forms) never panics, what
+// it accepts is a valid registration New takes, and no error quotes a
+// secret.
 func FuzzParseClients(f *testing.F) {
-	for _, s := range []string{"a:b", "a:b,c:d:e", "a", ":,:", "a:b\n\nc:d"} {
+	for _, s := range []string{
+		"a:b", "a:b,c:d:e", "a", ":,:", "a:b\n\nc:d",
+		`[{"client_id":"gw","client_secret":"s3","scope":"patient.read","resources":["https://mcp.example/mcp"]}]`,
+		`[{"client_id":"gw","client_secret":"s3"},{"client_id":"g2","client_secret":"s4","scope":" a  b "}]`,
+		`[{"client_id":"gw","client_secret":"s3","token_endpoint_auth_method":"none"}]`,
+		`[{}]`, `[null]`, `[`, `["a:b"]`,
+	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		m, err := ParseClients(s)
+		cs, err := ParseClients(s, []string{"patient.read"}, []string{"https://mcp.example/mcp"})
 		if err != nil {
+			if !errors.Is(err, ErrInvalidClients) {
+				t.Fatalf("error does not wrap ErrInvalidClients: %v", err)
+			}
 			return
 		}
-		for id, sec := range m {
-			if id == "" || sec == "" || strings.ContainsAny(id, ":,\n") {
-				t.Fatalf("bad pair %q:%q", id, sec)
+		if len(cs) == 0 {
+			t.Fatal("accepted no clients")
+		}
+		for _, c := range cs {
+			if err := c.validate(); err != nil {
+				t.Fatalf("accepted an invalid client: %v", err)
 			}
+		}
+		if _, err := newClientSet(cs); err != nil {
+			t.Fatalf("accepted a list New refuses: %v", err)
 		}
 	})
 }

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/ivr-gateway/ivr/internal/redistest"
 )
 
 // TestNoPersonalDataInLogsOrRedis runs every kind of flow with a captured
@@ -57,7 +59,7 @@ func TestNoPersonalDataInLogsOrRedis(t *testing.T) {
 		}
 	}
 
-	keys, err := as.rdb.Keys(ctx, as.prefix+"*").Result()
+	keys, err := redistest.Keys(ctx, as.rdb, as.prefix+"*")
 	if err != nil {
 		t.Fatal(err)
 	}

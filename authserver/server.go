@@ -27,8 +27,9 @@ type Config struct {
 	Issuer string
 	// Patients are hashed at New; the caller should drop its copy.
 	Patients []Patient
-	// Clients maps client_id to client secret (client_secret_basic).
-	Clients map[string]string
+	// Clients are the registered clients (client_secret_basic), with the
+	// scopes and resources each may ask for.
+	Clients []Client
 	// Redis holds sessions, codes, counters and revocations; several
 	// instances sharing it share lockouts.
 	Redis redis.UniversalClient
@@ -45,7 +46,7 @@ type Config struct {
 	// AccessTokenTTL is the access-token lifetime, default 15 min.
 	AccessTokenTTL time.Duration
 	// ClientRateLimit caps challenge requests per client per minute,
-	// default 120.
+	// default 120 (`ivr authserver -client-rate`).
 	ClientRateLimit int
 	// Now is the clock for every expiry decision; default time.Now.
 	Now func() time.Time
@@ -107,9 +108,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Redis == nil {
 		return nil, errors.New("authserver: no Redis client")
 	}
+	clients, err := newClientSet(cfg.Clients)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		issuer:    strings.TrimRight(cfg.Issuer, "/"),
-		clients:   newClientSet(cfg.Clients),
+		clients:   clients,
 		rdb:       cfg.Redis,
 		prefix:    cfg.Prefix,
 		hashKey:   cfg.HashKey,

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -30,20 +32,20 @@ type tokenResponse struct {
 	Scope       string `json:"scope,omitempty"`
 }
 
-var tokenParams = []string{"grant_type", "code", "code_verifier", "resource", "redirect_uri", "client_id"}
+var tokenParams = []string{"grant_type", "code", "code_verifier", "resource", "redirect_uri", "client_id", "scope"}
 
 // handleToken is the token endpoint for grant_type=authorization_code
 // (RFC 6749 §4.1.3, FiPA §6, RFC 7636 §4.5, RFC 8707 §2.2).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	client, ok := s.clients.authenticate(r)
+	reg, ok := s.clients.authenticate(r)
 	if !ok {
 		s.logOutcome(ctx, "token", "", "invalid_client", nil)
 		writeError(w, errInvalidClient())
 		return
 	}
-	res, outcome, err := s.token(ctx, client, r)
-	s.respond(ctx, w, "token", client, res, outcome, err)
+	res, outcome, err := s.token(ctx, reg.id, r)
+	s.respond(ctx, w, "token", reg.id, res, outcome, err)
 }
 
 func invalidGrant(desc string) *oauthError {
@@ -77,6 +79,8 @@ func (s *Server) token(ctx context.Context, client string, r *http.Request) (any
 		return errRequest("code_verifier must be 43-128 unreserved characters"), "invalid_request", nil
 	case resource != "" && !validResource(resource):
 		return &oauthError{status: http.StatusBadRequest, Code: "invalid_target"}, "invalid_target", nil
+	case form.Has("scope") && !validScope(form.Get("scope")):
+		return &oauthError{status: http.StatusBadRequest, Code: "invalid_scope"}, "invalid_scope", nil
 	}
 	// redirect_uri is accepted and ignored: a challenge-endpoint code was
 	// never issued to one (FiPA §6).
@@ -108,6 +112,18 @@ func (s *Server) token(ctx context.Context, client string, r *http.Request) (any
 	case resource != "" && resource != g.Resource:
 		return &oauthError{status: http.StatusBadRequest, Code: "invalid_target", Description: "resource differs from the authorization request"}, "invalid_target", nil
 	}
+	// The token never holds more than the code: a scope sent here may only
+	// narrow it (the code is burnt either way).
+	scope := g.Scope
+	if form.Has("scope") {
+		scope = normalScope(form.Get("scope"))
+		granted := strings.Fields(g.Scope)
+		for sc := range strings.FieldsSeq(scope) {
+			if !slices.Contains(granted, sc) {
+				return &oauthError{status: http.StatusBadRequest, Code: "invalid_scope", Description: "scope exceeds the authorization request"}, "invalid_scope", nil
+			}
+		}
+	}
 	aud := g.Resource
 	if aud == "" {
 		// No resource requested: the token names the client, so no
@@ -128,12 +144,12 @@ func (s *Server) token(ctx context.Context, client string, r *http.Request) (any
 			IssuedAt: jwt.NewNumericDate(now),
 			ID:       jti,
 		}).
-		Claims(accessClaims{Scope: g.Scope, ClientID: client}).
+		Claims(accessClaims{Scope: scope, ClientID: client}).
 		Serialize()
 	if err != nil {
 		return nil, "error", fmt.Errorf("authserver: sign token: %w", err)
 	}
-	return tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(s.ttl / time.Second), Scope: g.Scope}, "token", nil
+	return tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(s.ttl / time.Second), Scope: scope}, "token", nil
 }
 
 func pkceS256(verifier string) string {
@@ -160,12 +176,13 @@ func validVerifier(v string) bool {
 // is no oracle for token validity.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	client, ok := s.clients.authenticate(r)
+	reg, ok := s.clients.authenticate(r)
 	if !ok {
 		s.logOutcome(ctx, "revoke", "", "invalid_client", nil)
 		writeError(w, errInvalidClient())
 		return
 	}
+	client := reg.id
 	form := r.PostForm
 	if len(form["token"]) != 1 || form.Get("token") == "" {
 		s.logOutcome(ctx, "revoke", client, "invalid_request", nil)

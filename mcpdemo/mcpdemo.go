@@ -8,8 +8,10 @@
 // Requests without a valid token get 401 with a WWW-Authenticate challenge
 // that names the metadata document (RFC 9728 §5.1, RFC 6750 §3).
 //
-// Its two tools, whoami and next_appointment, answer from the token's subject
-// (the patient id) with fictional, deterministic data.
+// Its two tools, whoami and next_appointment, need the patient.read scope
+// (a call without it gets 403 with WWW-Authenticate: Bearer
+// error="insufficient_scope") and answer from the token's subject (the
+// patient id) with fictional, deterministic data.
 package mcpdemo
 
 import (
@@ -180,7 +182,7 @@ func (s *Server) routes() http.Handler {
 
 	prm := auth.ProtectedResourceMetadataHandler(s.metadata)
 	mux := http.NewServeMux()
-	mux.Handle(s.resource.Path, s.challenge(bearer(streamable)))
+	mux.Handle(s.resource.Path, s.challenge(bearer(s.requireToolScopes(streamable))))
 	mux.Handle(wellKnownPRM+s.resource.Path, prm)
 	mux.Handle(wellKnownPRM, prm)
 	return mux

@@ -130,7 +130,7 @@ func validClaims(resource string) claims {
 			IssuedAt: jwt.NewNumericDate(t0),
 			ID:       "jti-" + rand.Text(),
 		},
-		Scope:    "mcp:read appointments",
+		Scope:    "patient.read appointments",
 		ClientID: "ivr-gateway",
 	}
 }
@@ -256,7 +256,7 @@ func TestToolsWithValidToken(t *testing.T) {
 	cs := connect(t, e.url, e.as.mint(t, c))
 
 	who := callTool[mcpdemo.WhoamiResult](t, cs, "whoami")
-	if diff := cmp.Diff(who, mcpdemo.WhoamiResult{PatientID: "patient-0001", Scope: "mcp:read appointments"}); diff != "" {
+	if diff := cmp.Diff(who, mcpdemo.WhoamiResult{PatientID: "patient-0001", Scope: "patient.read appointments"}); diff != "" {
 		t.Errorf("whoami (-got +want):\n%s", diff)
 	}
 	appt := callTool[mcpdemo.Appointment](t, cs, "next_appointment")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -34,32 +35,49 @@ var (
 	reasons    = []string{"Annual check-up", "Follow-up visit", "Lab results review", "Vaccination"}
 )
 
-// errNoToken guards the tools should the bearer middleware ever be bypassed.
-var errNoToken = errors.New("mcpdemo: no verified token on request")
+// errNoToken and errScope guard the tools should the HTTP middleware ever
+// be bypassed.
+var (
+	errNoToken = errors.New("mcpdemo: no verified token on request")
+	errScope   = errors.New("mcpdemo: the token lacks the " + ScopePatientRead + " scope")
+)
+
+// tokenFor returns the request's verified token if it carries the scope
+// the tool needs.
+func tokenFor(req *mcp.CallToolRequest) (*auth.TokenInfo, error) {
+	ti := req.Extra.TokenInfo
+	switch {
+	case ti == nil:
+		return nil, errNoToken
+	case !hasScope(ti, requiredScope(req.Params.Name)):
+		return nil, errScope
+	}
+	return ti, nil
+}
 
 func (s *Server) addTools(srv *mcp.Server) {
 	mcp.AddTool(srv, &mcp.Tool{
 		Name:        "whoami",
-		Description: "Returns the patient id and scope of the access token used for this request.",
+		Description: "Returns the patient id and scope of the access token used for this request (needs patient.read).",
 	}, s.whoami)
 	mcp.AddTool(srv, &mcp.Tool{
 		Name:        "next_appointment",
-		Description: "Returns the caller's next (fictional) appointment.",
+		Description: "Returns the caller's next (fictional) appointment (needs patient.read).",
 	}, s.nextAppointment)
 }
 
 func (s *Server) whoami(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, WhoamiResult, error) {
-	ti := req.Extra.TokenInfo
-	if ti == nil {
-		return nil, WhoamiResult{}, errNoToken
+	ti, err := tokenFor(req)
+	if err != nil {
+		return nil, WhoamiResult{}, err
 	}
 	return nil, WhoamiResult{PatientID: ti.UserID, Scope: strings.Join(ti.Scopes, " ")}, nil
 }
 
 func (s *Server) nextAppointment(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, Appointment, error) {
-	ti := req.Extra.TokenInfo
-	if ti == nil {
-		return nil, Appointment{}, errNoToken
+	ti, err := tokenFor(req)
+	if err != nil {
+		return nil, Appointment{}, err
 	}
 	return nil, NextAppointment(ti.UserID, s.now()), nil
 }

@@ -9,24 +9,26 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ivr-gateway/ivr"
 )
 
-func (s *Store) eventArgs(callSid, event string, at time.Time) *redis.XAddArgs {
+func (s *Store) eventArgs(callSid string, event ivr.Event, at time.Time) *redis.XAddArgs {
 	return &redis.XAddArgs{
 		Stream: s.eventsKey(),
 		MaxLen: s.maxLen,
 		Approx: true, // MAXLEN ~ lets Redis trim whole nodes: cheap
-		Values: []string{"call_sid", callSid, "event", event, "at", at.UTC().Format(time.RFC3339)},
+		Values: []string{"call_sid", callSid, "event", string(event), "at", at.UTC().Format(time.RFC3339)},
 	}
 }
 
 // AppendEvent appends one entry (call_sid, event, at) to the events stream,
 // capped at about EventsMaxLen entries. event is verified, failed or ended.
-func (s *Store) AppendEvent(ctx context.Context, callSid, event string) error {
+func (s *Store) AppendEvent(ctx context.Context, callSid string, event ivr.Event) error {
 	if err := checkSid(callSid); err != nil {
 		return err
 	}
-	if !validEvent(event) {
+	if !event.Valid() {
 		return fmt.Errorf("%w: unknown event", ErrInvalid)
 	}
 	if err := s.rdb.XAdd(ctx, s.eventArgs(callSid, event, s.now())).Err(); err != nil {
@@ -99,14 +101,14 @@ func (s *Store) EndCall(ctx context.Context, callSid string, grace time.Duration
 	}
 	now := s.now()
 	if len(m) > 0 {
-		if t, derr := decodeToken(m, now); derr == nil {
+		if t, derr := s.decodeToken(callSid, m, now); derr == nil {
 			tok = &t
 		}
 	}
 	if changed != 1 {
 		return tok, ErrAlreadyEnded
 	}
-	if err := s.rdb.XAdd(ctx, s.eventArgs(callSid, EventEnded, now)).Err(); err != nil {
+	if err := s.rdb.XAdd(ctx, s.eventArgs(callSid, ivr.EventEnded, now)).Err(); err != nil {
 		return tok, fmt.Errorf("store: end call %s: %w: %w", callSid, ErrEventNotAppended, err)
 	}
 	return tok, nil

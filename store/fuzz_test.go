@@ -61,7 +61,7 @@ func FuzzDecodeSession(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if sess.Step <= 0 || !validPhase(sess.Phase) || sess.Attempts < 0 {
+		if sess.Step <= 0 || !sess.Phase.Valid() || sess.Attempts < 0 {
 			t.Fatalf("accepted an invalid session: %v", sess)
 		}
 		if verifiedAt != "" && sess.VerifiedAt.Equal(time.Time{}) && verifiedAt != "0001-01-01T00:00:00Z" {
@@ -70,19 +70,35 @@ func FuzzDecodeSession(f *testing.F) {
 	})
 }
 
-// FuzzDecodeToken does the same for the token hash.
+// FuzzDecodeToken does the same for the token hash: whatever the hash holds,
+// the decoder rejects it or returns an unexpired token that this store
+// sealed for this call (CA1's "at-secret"), never anything else.
 func FuzzDecodeToken(f *testing.F) {
-	f.Add("at", "Bearer", "2026-01-05T10:00:00Z")
-	f.Add("", "", "")
-	f.Add("at", "", "not a time")
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	f.Cleanup(func() { rdb.Close() })
+	s, err := New(rdb, Options{SessionKey: testKey, PreviousSessionKeys: [][]byte{bytes.Repeat([]byte{9}, 32)}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	fields, err := s.tokenFields("CA1", Token{AccessToken: "at-secret", TokenType: "Bearer"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	good := fields[1].([]byte)
+	f.Add(good, "CA1", "Bearer", "2026-01-05T10:00:00Z")
+	f.Add(good, "CA2", "Bearer", "2026-01-05T10:00:00Z")
+	f.Add(good, "CA1", "Bearer", "2026-01-05T08:00:00Z")
+	f.Add([]byte("at"), "CA1", "Bearer", "2026-01-05T10:00:00Z")
+	f.Add([]byte{}, "", "", "")
+	f.Add(good, "CA1", "", "not a time")
 	now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, access, typ, exp string) {
-		tok, err := decodeToken(map[string]string{fAccessToken: access, fTokenType: typ, fExpiresAt: exp}, now)
+	f.Fuzz(func(t *testing.T, access []byte, sid, typ, exp string) {
+		tok, err := s.decodeToken(sid, map[string]string{fAccessToken: string(access), fTokenType: typ, fExpiresAt: exp}, now)
 		if err != nil {
 			return
 		}
-		if tok.AccessToken == "" || !tok.ExpiresAt.After(now) {
-			t.Fatalf("accepted an empty or expired token")
+		if sid != "CA1" || tok.AccessToken != "at-secret" || !tok.ExpiresAt.After(now) {
+			t.Fatalf("accepted a token this store did not seal for this call, or an expired one")
 		}
 	})
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,22 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// Phases of a call (contract §5 "state").
-const (
-	PhaseCollecting = "collecting"
-	PhaseVerifying  = "verifying"
-	PhaseVerified   = "verified"
-	PhaseFailed     = "failed"
-	PhaseEnded      = "ended"
-)
-
-// Events appended to the events stream (contract §4).
-const (
-	EventVerified = "verified"
-	EventFailed   = "failed"
-	EventEnded    = "ended"
+	"github.com/ivr-gateway/ivr"
 )
 
 // Session is one call's state. Dialog is the dialog's own state, opaque bytes
@@ -34,13 +19,16 @@ const (
 // written and opened when read; nil/empty Answers deletes the field.
 type Session struct {
 	CallSid    string
-	Step       int64     // bumped by the caller on every change; the CAS guard
-	Phase      string    // collecting|verifying|verified|failed|ended (contract §5 "state")
+	Step       int64 // bumped by the caller on every change; the CAS guard
+	Phase      ivr.Phase
 	Attempts   int       // verification attempts used in this call
 	VerifiedAt time.Time // zero unless verified
 	CreatedAt  time.Time
 	Dialog     []byte
 	Answers    []byte
+	// Lease is the running verification's owner (see Lease); Save leaves
+	// it as stored unless SaveExtras.Lease says otherwise.
+	Lease Lease
 }
 
 // String describes the session without its answers.
@@ -57,7 +45,7 @@ func (s Session) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("call_sid", s.CallSid),
 		slog.Int64("step", s.Step),
-		slog.String("phase", s.Phase),
+		slog.String("phase", string(s.Phase)),
 		slog.Int("attempts", s.Attempts),
 		slog.Bool("has_answers", len(s.Answers) > 0),
 	)
@@ -73,22 +61,6 @@ const (
 	fDialog     = "dialog"
 	fAnswers    = "answers"
 )
-
-func validPhase(p string) bool {
-	switch p {
-	case PhaseCollecting, PhaseVerifying, PhaseVerified, PhaseFailed, PhaseEnded:
-		return true
-	}
-	return false
-}
-
-func validEvent(e string) bool {
-	switch e {
-	case EventVerified, EventFailed, EventEnded:
-		return true
-	}
-	return false
-}
 
 // Load reads the call's session in one round trip (HGETALL) and opens its
 // answers. It returns ErrNotFound when there is no session. When the answers
@@ -121,12 +93,12 @@ func (s *Store) Load(ctx context.Context, callSid string) (Session, error) {
 
 // decodeSession parses a session hash; answers are left to the caller.
 func decodeSession(callSid string, m map[string]string) (Session, error) {
-	sess := Session{CallSid: callSid, Phase: m[fPhase]}
+	sess := Session{CallSid: callSid, Phase: ivr.Phase(m[fPhase])}
 	var err error
 	if sess.Step, err = strconv.ParseInt(m[fStep], 10, 64); err != nil || sess.Step <= 0 {
 		return Session{}, errors.New("corrupt session: bad step")
 	}
-	if !validPhase(sess.Phase) {
+	if !sess.Phase.Valid() {
 		return Session{}, errors.New("corrupt session: bad phase")
 	}
 	if v := m[fAttempts]; v != "" {
@@ -147,42 +119,23 @@ func decodeSession(callSid string, m map[string]string) (Session, error) {
 	if v := m[fDialog]; v != "" {
 		sess.Dialog = []byte(v)
 	}
+	if sess.Lease, err = decodeLease(m[fLease]); err != nil {
+		return Session{}, err
+	}
 	return sess, nil
 }
 
-// sealVersion prefixes every sealed value so a later key rotation or format
-// change can tell old values apart.
-const sealVersion = 1
-
-// seal encrypts plain with a random nonce; the call SID is the additional
-// data, so a sealed value copied to another call does not open.
-func (s *Store) seal(callSid string, plain []byte) ([]byte, error) {
-	ns := s.aead.NonceSize()
-	out := make([]byte, 1+ns, 1+ns+len(plain)+s.aead.Overhead())
-	out[0] = sealVersion
-	if _, err := rand.Read(out[1:]); err != nil {
-		return nil, fmt.Errorf("store: seal answers: %w", err)
-	}
-	return s.aead.Seal(out, out[1:], plain, []byte(callSid)), nil
-}
-
-func (s *Store) open(callSid string, sealed []byte) ([]byte, error) {
-	ns := s.aead.NonceSize()
-	if len(sealed) < 1+ns+s.aead.Overhead() || sealed[0] != sealVersion {
-		return nil, ErrSealBroken
-	}
-	plain, err := s.aead.Open(nil, sealed[1:1+ns], sealed[1+ns:], []byte(callSid))
-	if err != nil {
-		return nil, ErrSealBroken // the AEAD error says nothing more useful
-	}
-	return plain, nil
-}
+// seal and open (the answers) are in seal.go, with key rotation.
 
 // SaveExtras are written in the same round trip as the session: an event for
 // the events stream and the access token (which wakes WaitToken).
 type SaveExtras struct {
-	Event string // "", or one of EventVerified, EventFailed, EventEnded
+	Event ivr.Event // "", or an event of the events stream
 	Token *Token
+	// Lease, when set, replaces the stored lease (a zero Lease deletes
+	// it); nil leaves it as it is, so a caller's poll never shortens a
+	// lease its owner renewed meanwhile.
+	Lease *Lease
 }
 
 // saveScript is a compare-and-set on the session's step. The token key shares
@@ -216,7 +169,13 @@ if ARGV[5] ~= '' then
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[2], unpack(ARGV, i, i + nTok - 1))
   redis.call('PEXPIREAT', KEYS[2], ARGV[5])
-  redis.call('PUBLISH', ARGV[6], ARGV[7])
+  -- A hash-tagged channel (P notify:{CallSid}, cluster mode) is a shard
+  -- channel in this script's slot; the classic one (P notify) has no braces.
+  if string.find(ARGV[6], '{', 1, true) then
+    redis.call('SPUBLISH', ARGV[6], ARGV[7])
+  else
+    redis.call('PUBLISH', ARGV[6], ARGV[7])
+  end
 end
 return 1
 `
@@ -242,13 +201,13 @@ func (s *Store) Save(ctx context.Context, sess Session, prevStep int64, x SaveEx
 	if prevStep < 0 || sess.Step <= prevStep {
 		return fmt.Errorf("%w: step %d must be greater than previous step %d", ErrInvalid, sess.Step, prevStep)
 	}
-	if !validPhase(sess.Phase) {
+	if !sess.Phase.Valid() {
 		return fmt.Errorf("%w: unknown phase", ErrInvalid)
 	}
 	if sess.Attempts < 0 {
 		return fmt.Errorf("%w: negative attempts", ErrInvalid)
 	}
-	if x.Event != "" && !validEvent(x.Event) {
+	if x.Event != "" && !x.Event.Valid() {
 		return fmt.Errorf("%w: unknown event", ErrInvalid)
 	}
 	if s.closed.Load() {
@@ -266,7 +225,7 @@ func (s *Store) Save(ctx context.Context, sess Session, prevStep int64, x SaveEx
 	var del []any
 	set := []any{
 		fStep, sess.Step,
-		fPhase, sess.Phase,
+		fPhase, string(sess.Phase),
 		fAttempts, sess.Attempts,
 		fCreatedAt, sess.CreatedAt.UTC().Format(time.RFC3339Nano),
 	}
@@ -280,7 +239,14 @@ func (s *Store) Save(ctx context.Context, sess Session, prevStep int64, x SaveEx
 	} else {
 		set = append(set, fDialog, sess.Dialog)
 	}
-	terminal := sess.Phase == PhaseVerified || sess.Phase == PhaseFailed || sess.Phase == PhaseEnded
+	if x.Lease != nil {
+		if x.Lease.IsZero() {
+			del = append(del, fLease)
+		} else {
+			set = append(set, fLease, x.Lease.encode())
+		}
+	}
+	terminal := sess.Phase.Final()
 	if len(sess.Answers) == 0 || terminal {
 		del = append(del, fAnswers)
 	} else {
@@ -300,9 +266,12 @@ func (s *Store) Save(ctx context.Context, sess Session, prevStep int64, x SaveEx
 			// No expires_in from the AS: the token lives no longer than the call.
 			t.ExpiresAt = deadline
 		}
-		tok = t.fields()
+		var err error
+		if tok, err = s.tokenFields(sess.CallSid, t); err != nil {
+			return err
+		}
 		args[4] = t.ExpiresAt.UnixMilli()
-		args[5] = s.notify.channel
+		args[5] = s.notify.channel(sess.CallSid)
 		args[6] = sess.CallSid
 		args[7] = len(tok)
 	}
@@ -329,7 +298,7 @@ func (s *Store) Save(ctx context.Context, sess Session, prevStep int64, x SaveEx
 // the XADD depend on the script (the stream is in another Cluster slot), so
 // when the script does not win the entry is removed again with XDEL: an extra
 // round trip only on the rare losing path.
-func (s *Store) runSave(ctx context.Context, keys []string, args []any, event, callSid string, now time.Time) (int64, error) {
+func (s *Store) runSave(ctx context.Context, keys []string, args []any, event ivr.Event, callSid string, now time.Time) (int64, error) {
 	var phantom string // an XADD whose save did not happen
 	for attempt := 0; ; attempt++ {
 		pipe := s.rdb.Pipeline()

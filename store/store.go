@@ -1,24 +1,30 @@
 // Package store is the gateway's Redis layer: one hash per call for the
 // dialog's state (collected answers sealed with AES-256-GCM), one hash per
-// call for the access token the downstream agent fetches, the capped events
-// stream, and the per-caller attempt counter (contract §4).
+// call for the access token the downstream agent fetches (the token sealed
+// too), the capped events stream, and the per-caller attempt counter
+// (contract §4). It runs on a single server, a Sentinel-managed primary or a
+// Redis Cluster (internal/redisconn builds the client).
 //
 // Key layout under the prefix P (default "ivr:"):
 //
 //	P call:{CallSid}    hash    session; TTL fixed at creation, at most SessionTTL
-//	P token:{CallSid}   hash    access_token, token_type, expires_at, scope, resource; TTL = token lifetime
+//	P token:{CallSid}   hash    access_token (sealed), token_type, expires_at, scope, resource; TTL = token lifetime
 //	P events            stream  call_sid, event, at; XADD MAXLEN ~ EventsMaxLen
 //	P caller:{hmac}     string  attempts per caller number in the current hour
-//	P notify            channel pub/sub: a call SID whose token was just written
+//	P notify            channel single server and Sentinel: a call SID whose token was just written (PUBLISH)
+//	P notify:{CallSid}  channel Redis Cluster: the same, as a shard channel in the call's slot (SPUBLISH)
 //
-// The braces are Redis Cluster hash tags, so one call's keys share a slot and
-// the Lua scripts that touch them stay single-slot. The events stream lives in
-// another slot and is only ever written by plain commands in a pipeline.
+// The braces are Redis Cluster hash tags, so one call's keys and its shard
+// channel share a slot and the Lua scripts that touch them stay single-slot
+// (a cluster refuses a script that reaches another slot, SPUBLISH included).
+// The events stream lives in its own slot and is only written by plain
+// XADD and XDEL, alone or pipelined with a call's script (a cluster client
+// splits a pipeline per node); a caller counter is one key, counted by a
+// one-key script. No MULTI/EXEC is used anywhere.
 package store
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -64,25 +70,31 @@ const (
 
 // Options configures a Store. Zero fields take the documented defaults.
 type Options struct {
-	Prefix       string        // default "ivr:"
-	SessionKey   []byte        // 32 bytes, AES-256-GCM key for answers (IVR_SESSION_KEY)
-	SessionTTL   time.Duration // default 2h: max call lifetime; the TTL is set at creation and never extended past creation+SessionTTL
-	EventsMaxLen int64         // default 100000
-	CallerLimit  int           // per caller number per hour, default 6 (IVR_CALLER_LIMIT)
-	Now          func() time.Time
+	Prefix     string // default "ivr:"
+	SessionKey []byte // 32 bytes, AES-256-GCM key for answers and tokens (IVR_SESSION_KEY)
+	// PreviousSessionKeys (IVR_SESSION_KEY_PREVIOUS), 32 bytes each, still
+	// open what they sealed, so the session key can be rotated under live
+	// calls; only SessionKey seals. The caller-number HMAC key is derived
+	// from SessionKey alone, so a rotation starts every caller's hourly
+	// window afresh.
+	PreviousSessionKeys [][]byte
+	SessionTTL          time.Duration // default 2h: max call lifetime; the TTL is set at creation and never extended past creation+SessionTTL
+	EventsMaxLen        int64         // default 100000
+	CallerLimit         int           // per caller number per hour, default 6 (IVR_CALLER_LIMIT)
+	Now                 func() time.Time
 }
 
 // Store is the Redis layer. It is safe for concurrent use.
 type Store struct {
 	rdb       redis.UniversalClient
 	prefix    string
-	aead      cipher.AEAD
-	callerKey []byte // HMAC key for caller numbers, derived from SessionKey
+	aeads     []cipher.AEAD // the current key's first, then the previous keys'
+	callerKey []byte        // HMAC key for caller numbers, derived from SessionKey
 	ttl       time.Duration
 	maxLen    int64
 	limit     int64
 	now       func() time.Time
-	notify    *notifier
+	notify    notifier      // notify.go: classic or sharded Pub/Sub
 	save      *redis.Script // saveScript; a test swaps in an uncached copy
 	closed    atomic.Bool
 }
@@ -120,20 +132,16 @@ func New(rdb redis.UniversalClient, opt Options) (*Store, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	block, err := aes.NewCipher(opt.SessionKey)
+	aeads, err := newAEADs(opt.SessionKey, opt.PreviousSessionKeys)
 	if err != nil {
-		return nil, fmt.Errorf("store: session key: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("store: session key: %w", err)
+		return nil, err
 	}
 	m := hmac.New(sha256.New, opt.SessionKey)
 	m.Write([]byte(callerLabel))
 	s := &Store{
 		rdb:       rdb,
 		prefix:    opt.Prefix,
-		aead:      aead,
+		aeads:     aeads,
 		callerKey: m.Sum(nil),
 		ttl:       opt.SessionTTL,
 		maxLen:    opt.EventsMaxLen,
@@ -141,7 +149,7 @@ func New(rdb redis.UniversalClient, opt Options) (*Store, error) {
 		now:       opt.Now,
 		save:      saveScript,
 	}
-	s.notify = newNotifier(rdb, opt.Prefix+"notify")
+	s.notify = newNotifier(rdb, opt.Prefix)
 	return s, nil
 }
 

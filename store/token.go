@@ -4,40 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/ivr-gateway/ivr"
 )
 
 // Token is the access token stored for a verified call (contract §4, §5).
-// String, GoString and LogValue never show AccessToken.
-type Token struct {
-	AccessToken, TokenType, Scope, Resource string
-	ExpiresAt                               time.Time
-}
-
-// String describes the token without the access token itself.
-func (t Token) String() string {
-	return fmt.Sprintf("store.Token{AccessToken:[redacted] TokenType:%s Scope:%q Resource:%q ExpiresAt:%s}",
-		t.TokenType, t.Scope, t.Resource, t.ExpiresAt.UTC().Format(time.RFC3339))
-}
-
-// GoString keeps %#v from printing the access token.
-func (t Token) GoString() string { return t.String() }
-
-// LogValue logs the token without the access token itself.
-func (t Token) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("access_token", "[redacted]"),
-		slog.String("token_type", t.TokenType),
-		slog.String("scope", t.Scope),
-		slog.String("resource", t.Resource),
-		slog.Time("expires_at", t.ExpiresAt),
-	)
-}
+type Token = ivr.Token
 
 // Hash fields of P token:{CallSid} (contract §4).
 const (
@@ -48,18 +21,34 @@ const (
 	fResource    = "resource"
 )
 
-func (t Token) fields() []any {
+// tokenFields is the token hash for callSid, its access token sealed
+// (seal.go: AES-256-GCM under the session key, bound to the call and to
+// this field), so that whoever reads Redis (a replica, a backup, MONITOR)
+// cannot act as the patient, and a sealed token copied to another call does
+// not open there.
+func (s *Store) tokenFields(callSid string, t Token) ([]any, error) {
+	sealed, err := s.sealAD(tokenAD(callSid), []byte(t.AccessToken))
+	if err != nil {
+		return nil, err
+	}
 	return []any{
-		fAccessToken, t.AccessToken,
+		fAccessToken, sealed,
 		fTokenType, t.TokenType,
 		fExpiresAt, t.ExpiresAt.UTC().Format(time.RFC3339),
 		fScope, t.Scope,
 		fResource, t.Resource,
-	}
+	}, nil
 }
 
-// decodeToken parses a token hash; an empty or expired one is ErrNotFound.
-func decodeToken(m map[string]string, now time.Time) (Token, error) {
+// errTokenUnopenable: the token hash exists but its access token does not
+// open (another call's, another key's, tampered with): for the agent the
+// token does not exist.
+var errTokenUnopenable = fmt.Errorf("%w: %w", ErrNotFound, ErrSealBroken)
+
+// decodeToken parses callSid's token hash and opens its access token. An
+// empty or expired hash is ErrNotFound; one whose access token does not open
+// is an error wrapping both ErrNotFound and ErrSealBroken.
+func (s *Store) decodeToken(callSid string, m map[string]string, now time.Time) (Token, error) {
 	if len(m) == 0 || m[fAccessToken] == "" {
 		return Token{}, ErrNotFound
 	}
@@ -71,8 +60,12 @@ func decodeToken(m map[string]string, now time.Time) (Token, error) {
 		// Redis expiry is the rule; this covers clock skew between us and it.
 		return Token{}, ErrNotFound
 	}
+	access, err := s.openAD(tokenAD(callSid), []byte(m[fAccessToken]))
+	if err != nil || len(access) == 0 {
+		return Token{}, errTokenUnopenable
+	}
 	return Token{
-		AccessToken: m[fAccessToken],
+		AccessToken: string(access),
 		TokenType:   m[fTokenType],
 		Scope:       m[fScope],
 		Resource:    m[fResource],
@@ -80,8 +73,11 @@ func decodeToken(m map[string]string, now time.Time) (Token, error) {
 	}, nil
 }
 
-// Token returns the call's access token, or ErrNotFound when there is none or
-// it has expired. Tokens are written by Save (SaveExtras.Token).
+// Token returns the call's access token, unsealed, or ErrNotFound when there
+// is none or it has expired. A token that does not open (sealed for another
+// call, under a key that is neither the current nor a previous one, or
+// tampered with) is not found either: the error wraps ErrNotFound and
+// ErrSealBroken. Tokens are written by Save (SaveExtras.Token).
 func (s *Store) Token(ctx context.Context, callSid string) (Token, error) {
 	if err := checkSid(callSid); err != nil {
 		return Token{}, err
@@ -90,7 +86,7 @@ func (s *Store) Token(ctx context.Context, callSid string) (Token, error) {
 	if err != nil {
 		return Token{}, fmt.Errorf("store: token %s: %w", callSid, err)
 	}
-	t, err := decodeToken(m, s.now())
+	t, err := s.decodeToken(callSid, m, s.now())
 	if err != nil {
 		return Token{}, fmt.Errorf("store: token %s: %w", callSid, err)
 	}
@@ -111,11 +107,14 @@ func (s *Store) DeleteToken(ctx context.Context, callSid string) error {
 // WaitToken blocks until the call's token exists or ctx ends (long-poll for
 // the agent API), returning ctx's error wrapped, or ErrClosed after Close.
 //
-// One Pub/Sub subscription per Store (started by the first WaitToken, stopped
-// by Close) fans out to local waiters. The waiter is registered, and the
-// subscription confirmed, before the key is checked, so a token written at any
-// moment after that check wakes it. After a reconnect every waiter re-checks,
-// since a notification may have been missed while the connection was down.
+// Wake-ups come from Pub/Sub (notify.go): one subscription per Store to the
+// classic channel P notify (single and Sentinel mode), or, on a Redis
+// Cluster, sharded subscriptions to P notify:{CallSid} multiplexed over one
+// connection per primary. The waiter is registered, and its subscription
+// confirmed, before the key is checked, so a token written at any moment
+// after that check wakes it. A wake-up is only a hint to look again: after a
+// reconnect or a slot move every affected waiter re-checks the token key,
+// since a notification may have been missed meanwhile.
 func (s *Store) WaitToken(ctx context.Context, callSid string) (Token, error) {
 	if err := checkSid(callSid); err != nil {
 		return Token{}, err
@@ -134,176 +133,8 @@ func (s *Store) WaitToken(ctx context.Context, callSid string) (Token, error) {
 		case <-wake:
 		case <-ctx.Done():
 			return Token{}, fmt.Errorf("store: wait token %s: %w", callSid, ctx.Err())
-		case <-s.notify.done:
+		case <-s.notify.done():
 			return Token{}, fmt.Errorf("store: wait token %s: %w", callSid, ErrClosed)
 		}
 	}
-}
-
-// notifier owns the Store's one subscription to P+"notify" and fans its
-// messages (call SIDs) out to the local WaitToken callers.
-type notifier struct {
-	rdb     redis.UniversalClient
-	channel string
-
-	ready chan struct{} // closed once the first SUBSCRIBE is confirmed
-	done  chan struct{} // closed by close
-
-	mu      sync.Mutex
-	closed  bool
-	ps      *redis.PubSub // nil until the first waiter
-	cancel  context.CancelFunc
-	exited  chan struct{} // closed when run returns
-	waiters map[string]map[chan struct{}]struct{}
-}
-
-func newNotifier(rdb redis.UniversalClient, channel string) *notifier {
-	return &notifier{
-		rdb:     rdb,
-		channel: channel,
-		ready:   make(chan struct{}),
-		done:    make(chan struct{}),
-		waiters: make(map[string]map[chan struct{}]struct{}),
-	}
-}
-
-// register adds a waiter for callSid, starts the subscription if needed and
-// waits until it is confirmed.
-func (n *notifier) register(ctx context.Context, callSid string) (<-chan struct{}, func(), error) {
-	ch := make(chan struct{}, 1)
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
-		return nil, nil, ErrClosed
-	}
-	if n.ps == nil {
-		// Subscribe with no channels does no I/O; run does the rest.
-		n.ps = n.rdb.Subscribe(context.Background())
-		var runCtx context.Context
-		runCtx, n.cancel = context.WithCancel(context.Background())
-		n.exited = make(chan struct{})
-		go n.run(runCtx, n.ps, n.exited)
-	}
-	set := n.waiters[callSid]
-	if set == nil {
-		set = make(map[chan struct{}]struct{})
-		n.waiters[callSid] = set
-	}
-	set[ch] = struct{}{}
-	n.mu.Unlock()
-
-	unregister := func() {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		if set := n.waiters[callSid]; set != nil {
-			delete(set, ch)
-			if len(set) == 0 {
-				delete(n.waiters, callSid)
-			}
-		}
-	}
-	select {
-	case <-n.ready:
-		return ch, unregister, nil
-	case <-ctx.Done():
-		unregister()
-		return nil, nil, ctx.Err()
-	case <-n.done:
-		unregister()
-		return nil, nil, ErrClosed
-	}
-}
-
-// healthEvery is how long the subscription may stay silent before run pings
-// it, so a dead connection is noticed and re-established.
-const healthEvery = 30 * time.Second
-
-func (n *notifier) run(ctx context.Context, ps *redis.PubSub, exited chan struct{}) {
-	defer close(exited)
-	_ = ps.Subscribe(ctx, n.channel) // on error, the next receive reconnects and resubscribes
-	confirmed := false
-	backoff := 50 * time.Millisecond
-	for {
-		msg, err := ps.ReceiveTimeout(ctx, healthEvery)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				_ = ps.Ping(ctx)
-				continue
-			}
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			backoff = min(2*backoff, 2*time.Second)
-			continue
-		}
-		backoff = 50 * time.Millisecond
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind != "subscribe" {
-				continue
-			}
-			if !confirmed {
-				confirmed = true
-				close(n.ready)
-			} else {
-				n.wakeAll() // resubscribed: something may have been missed
-			}
-		case *redis.Message:
-			n.wake(m.Payload)
-		}
-	}
-}
-
-func (n *notifier) wake(callSid string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for ch := range n.waiters[callSid] {
-		select {
-		case ch <- struct{}{}:
-		default: // already has a pending wake-up
-		}
-	}
-}
-
-func (n *notifier) wakeAll() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, set := range n.waiters {
-		for ch := range set {
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
-		}
-	}
-}
-
-func (n *notifier) close() error {
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
-		return nil
-	}
-	n.closed = true
-	close(n.done)
-	ps, cancel, exited := n.ps, n.cancel, n.exited
-	n.mu.Unlock()
-	if ps == nil {
-		return nil
-	}
-	cancel()
-	err := ps.Close() // unblocks a pending receive
-	<-exited
-	if err != nil {
-		return fmt.Errorf("store: close subscription: %w", err)
-	}
-	return nil
 }

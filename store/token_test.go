@@ -1,13 +1,14 @@
 package store
 
 import (
+	"github.com/ivr-gateway/ivr"
+
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,45 +29,169 @@ func testToken() Token {
 
 func TestTokenRoundTrip(t *testing.T) {
 	t.Parallel()
-	s, rdb, prefix := newStore(t)
+	eachMode(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, prefix string) {
+		ctx := context.Background()
+		sid := newSid()
+		if _, err := s.Token(ctx, sid); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Token before write: err = %v, want ErrNotFound", err)
+		}
+		want := testToken()
+		mustSave(t, s, Session{CallSid: sid, Step: 1, Phase: ivr.PhaseVerified}, 0, SaveExtras{Token: &want})
+		got, err := s.Token(ctx, sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got, cmp.Comparer(time.Time.Equal)); diff != "" {
+			t.Errorf("Token (-want +got):\n%s", diff)
+		}
+		// The hash has exactly the contract's fields, the access token sealed.
+		m, err := rdb.HGetAll(ctx, prefix+"token:{"+sid+"}").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed := m["access_token"]
+		if strings.Contains(sealed, want.AccessToken) || strings.Contains(sealed, "secret") || len(sealed) < len(want.AccessToken) {
+			t.Errorf("access_token field is not sealed: %d bytes", len(sealed))
+		}
+		wantHash := map[string]string{
+			"access_token": sealed, "token_type": "Bearer", "scope": want.Scope,
+			"resource": want.Resource, "expires_at": want.ExpiresAt.UTC().Format(time.RFC3339),
+		}
+		if diff := cmp.Diff(wantHash, m); diff != "" {
+			t.Errorf("token hash (-want +got):\n%s", diff)
+		}
+		if err := s.DeleteToken(ctx, sid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Token(ctx, sid); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Token after delete: err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestTokenSealedAtRest is issue 9 item 6 written as attacks on the token
+// hash by someone who can read and write Redis but has no session key.
+func TestTokenSealedAtRest(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	sid := newSid()
-	if _, err := s.Token(ctx, sid); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Token before write: err = %v, want ErrNotFound", err)
+	oldKey, newKey, otherKey := bytes.Repeat([]byte{0x11}, 32), bytes.Repeat([]byte{0x22}, 32), bytes.Repeat([]byte{0x33}, 32)
+	rdb, prefix := redistest.Client(t)
+	before := newStoreOn(t, rdb, prefix, func(o *Options) { o.SessionKey = oldKey })
+	rotated := newStoreOn(t, rdb, prefix, func(o *Options) { o.SessionKey, o.PreviousSessionKeys = newKey, [][]byte{oldKey} })
+	forgot := newStoreOn(t, rdb, prefix, func(o *Options) { o.SessionKey, o.PreviousSessionKeys = newKey, [][]byte{otherKey} })
+	tokenKey := func(sid string) string { return prefix + "token:{" + sid + "}" }
+	callKey := func(sid string) string { return prefix + "call:{" + sid + "}" }
+	verified := func(s *Store) (string, Token) {
+		t.Helper()
+		sid, tok := newSid(), testToken()
+		mustSave(t, s, Session{CallSid: sid, Step: 1, Phase: ivr.PhaseVerified}, 0, SaveExtras{Token: &tok})
+		return sid, tok
 	}
-	want := testToken()
-	mustSave(t, s, Session{CallSid: sid, Step: 1, Phase: PhaseVerified}, 0, SaveExtras{Token: &want})
-	got, err := s.Token(ctx, sid)
-	if err != nil {
-		t.Fatal(err)
+	hget := func(key, field string) string {
+		t.Helper()
+		v, err := rdb.HGet(ctx, key, field).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
 	}
-	if diff := cmp.Diff(want, got, cmp.Comparer(time.Time.Equal)); diff != "" {
-		t.Errorf("Token (-want +got):\n%s", diff)
+	notFoundSealBroken := func(t *testing.T, s *Store, sid string) {
+		t.Helper()
+		tok, err := s.Token(ctx, sid)
+		if !errors.Is(err, ErrNotFound) || !errors.Is(err, ErrSealBroken) || tok.AccessToken != "" {
+			t.Fatalf("Token = %v, %v; want nothing, ErrNotFound and ErrSealBroken", tok, err)
+		}
 	}
-	// The hash has exactly the contract's fields.
-	m, err := rdb.HGetAll(ctx, prefix+"token:{"+sid+"}").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantHash := map[string]string{
-		"access_token": want.AccessToken, "token_type": "Bearer", "scope": want.Scope,
-		"resource": want.Resource, "expires_at": want.ExpiresAt.UTC().Format(time.RFC3339),
-	}
-	if diff := cmp.Diff(wantHash, m); diff != "" {
-		t.Errorf("token hash (-want +got):\n%s", diff)
-	}
-	if err := s.DeleteToken(ctx, sid); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Token(ctx, sid); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Token after delete: err = %v, want ErrNotFound", err)
-	}
+
+	t.Run("rotation: sealed under the old key, opened after rotation", func(t *testing.T) {
+		sid, want := verified(before)
+		got, err := rotated.Token(ctx, sid)
+		if err != nil || got.AccessToken != want.AccessToken {
+			t.Fatalf("Token after rotation = %v, %v; want the token", got, err)
+		}
+		// Answers too.
+		asid := newSid()
+		mustSave(t, before, Session{CallSid: asid, Step: 1, Phase: ivr.PhaseCollecting, Answers: []byte("Maria|1234")}, 0, SaveExtras{})
+		if sess, err := rotated.Load(ctx, asid); err != nil || string(sess.Answers) != "Maria|1234" {
+			t.Fatalf("Load after rotation = %v, %v; want the answers", sess, err)
+		}
+	})
+
+	t.Run("rotation: sealing uses the new key only", func(t *testing.T) {
+		sid, _ := verified(rotated)
+		notFoundSealBroken(t, before, sid)
+	})
+
+	t.Run("a key that is neither current nor previous opens nothing", func(t *testing.T) {
+		sid, _ := verified(before)
+		notFoundSealBroken(t, forgot, sid)
+		asid := newSid()
+		mustSave(t, before, Session{CallSid: asid, Step: 1, Phase: ivr.PhaseCollecting, Answers: []byte("Maria|1234")}, 0, SaveExtras{})
+		if _, err := forgot.Load(ctx, asid); !errors.Is(err, ErrSealBroken) {
+			t.Fatalf("Load under a forgotten key: err = %v, want ErrSealBroken", err)
+		}
+	})
+
+	t.Run("a token copied to another call does not open", func(t *testing.T) {
+		victim, _ := verified(rotated)
+		attacker := newSid()
+		mustSave(t, rotated, Session{CallSid: attacker, Step: 1, Phase: ivr.PhaseVerifying}, 0, SaveExtras{})
+		fields, err := rdb.HGetAll(ctx, tokenKey(victim)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.HSet(ctx, tokenKey(attacker), fields).Err(); err != nil {
+			t.Fatal(err)
+		}
+		notFoundSealBroken(t, rotated, attacker)
+		// WaitToken keeps waiting rather than handing it out.
+		wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		if tok, err := rotated.WaitToken(wctx, attacker); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("WaitToken = %v, %v; want to wait until the deadline", tok, err)
+		}
+		// EndCall hands nothing out to revoke either.
+		if tok, _ := rotated.EndCall(ctx, attacker, 0); tok != nil {
+			t.Fatalf("EndCall returned %v from another call's sealed token", tok)
+		}
+	})
+
+	t.Run("sealed answers moved into the token field do not open, nor the reverse", func(t *testing.T) {
+		sid, _ := verified(rotated)
+		other := newSid()
+		mustSave(t, rotated, Session{CallSid: other, Step: 1, Phase: ivr.PhaseCollecting, Answers: []byte("x")}, 0, SaveExtras{})
+		// Same call SID for both fields, so only the label tells them apart.
+		mustSave(t, rotated, Session{CallSid: sid, Step: 2, Phase: ivr.PhaseCollecting, Answers: []byte("eyJ-answers")}, 1, SaveExtras{})
+		answers, token := hget(callKey(sid), "answers"), hget(tokenKey(sid), "access_token")
+		if err := rdb.HSet(ctx, tokenKey(sid), "access_token", answers).Err(); err != nil {
+			t.Fatal(err)
+		}
+		notFoundSealBroken(t, rotated, sid)
+		if err := rdb.HSet(ctx, callKey(sid), "answers", token).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rotated.Load(ctx, sid); !errors.Is(err, ErrSealBroken) {
+			t.Fatalf("Load with the token in the answers field: err = %v, want ErrSealBroken", err)
+		}
+	})
+
+	t.Run("a tampered or plaintext token does not open", func(t *testing.T) {
+		sid, want := verified(rotated)
+		raw := []byte(hget(tokenKey(sid), "access_token"))
+		raw[len(raw)-1] ^= 1
+		for _, v := range [][]byte{raw, []byte(want.AccessToken), {sealVersion}} {
+			if err := rdb.HSet(ctx, tokenKey(sid), "access_token", v).Err(); err != nil {
+				t.Fatal(err)
+			}
+			notFoundSealBroken(t, rotated, sid)
+		}
+	})
 }
 
 func TestRedaction(t *testing.T) {
 	t.Parallel()
 	tok := testToken()
-	sess := Session{CallSid: "CA1", Step: 1, Phase: PhaseCollecting, Answers: []byte("Maria|Garcia|1980-01-05|1234")}
+	sess := Session{CallSid: "CA1", Step: 1, Phase: ivr.PhaseCollecting, Answers: []byte("Maria|Garcia|1980-01-05|1234")}
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	log.Info("t", "token", tok, "session", sess)
@@ -79,231 +204,19 @@ func TestRedaction(t *testing.T) {
 	}
 }
 
-func TestWaitToken(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-
-	t.Run("returns at once when the token exists", func(t *testing.T) {
-		t.Parallel()
-		s, _, _ := newStore(t)
-		sid := newSid()
-		want := testToken()
-		mustSave(t, s, Session{CallSid: sid, Step: 1, Phase: PhaseVerified}, 0, SaveExtras{Token: &want})
-		got, err := s.WaitToken(ctx, sid)
-		if err != nil || got.AccessToken != want.AccessToken {
-			t.Fatalf("WaitToken = %v, %v; want the stored token", got, err)
-		}
-	})
-
-	t.Run("wakes on a write from another instance", func(t *testing.T) {
-		t.Parallel()
-		var rt RoundTripCounter
-		rdbA, prefix := redistest.Client(t)
-		rdbA.AddHook(&rt)
-		waiter := newStoreOn(t, rdbA, prefix)
-		rdbB, _ := redistest.Client(t)
-		writer := newStoreOn(t, rdbB, prefix)
-
-		sid, other := newSid(), newSid()
-		type result struct {
-			tok Token
-			err error
-		}
-		done := make(chan result, 1)
-		go func() {
-			tok, err := waiter.WaitToken(ctx, sid)
-			done <- result{tok, err}
-		}()
-		// Write once the waiter is subscribed and has checked the key, so
-		// the wake-up path is the one under test (either order is correct).
-		waitFor(t, func() bool {
-			n, err := rdbB.PubSubNumSub(ctx, prefix+"notify").Result()
-			return err == nil && n[prefix+"notify"] >= 1 && rt.Count() >= 1
-		})
-		// A token for another call must not end the wait.
-		mustSave(t, writer, Session{CallSid: other, Step: 1, Phase: PhaseVerified}, 0, SaveExtras{Token: new(testToken())})
-		want := testToken()
-		mustSave(t, writer, Session{CallSid: sid, Step: 1, Phase: PhaseVerified}, 0, SaveExtras{Token: &want})
-		select {
-		case r := <-done:
-			if r.err != nil || r.tok.AccessToken != want.AccessToken {
-				t.Fatalf("WaitToken = %v, %v; want the written token", r.tok, r.err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("WaitToken did not wake up")
-		}
-	})
-
-	t.Run("many waiters share one subscription", func(t *testing.T) {
-		t.Parallel()
-		s, rdb, prefix := newStore(t)
-		sid := newSid()
-		var wg sync.WaitGroup
-		errs := make(chan error, 10)
-		for range 10 {
-			wg.Go(func() {
-				_, err := s.WaitToken(ctx, sid)
-				errs <- err
-			})
-		}
-		waitFor(t, func() bool {
-			s.notify.mu.Lock()
-			defer s.notify.mu.Unlock()
-			return len(s.notify.waiters[sid]) == 10
-		})
-		waitFor(t, func() bool {
-			n, err := rdb.PubSubNumSub(ctx, prefix+"notify").Result()
-			return err == nil && n[prefix+"notify"] >= 1
-		})
-		n, err := rdb.PubSubNumSub(ctx, prefix+"notify").Result()
-		if err != nil || n[prefix+"notify"] != 1 {
-			t.Errorf("subscribers on the notify channel = %v, %v; want 1", n, err)
-		}
-		mustSave(t, s, Session{CallSid: sid, Step: 1, Phase: PhaseVerified}, 0, SaveExtras{Token: new(testToken())})
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Errorf("WaitToken: %v", err)
-			}
-		}
-		s.notify.mu.Lock()
-		left := len(s.notify.waiters)
-		s.notify.mu.Unlock()
-		if left != 0 {
-			t.Errorf("%d waiter sets left registered", left)
-		}
-	})
-
-	t.Run("deadline", func(t *testing.T) {
-		t.Parallel()
-		s, _, _ := newStore(t)
-		ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-		defer cancel()
-		if _, err := s.WaitToken(ctx, newSid()); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("WaitToken: err = %v, want DeadlineExceeded", err)
-		}
-	})
-
-	t.Run("close wakes waiters", func(t *testing.T) {
-		t.Parallel()
-		s, _, _ := newStore(t)
-		sid := newSid()
-		done := make(chan error, 1)
-		go func() {
-			_, err := s.WaitToken(ctx, sid)
-			done <- err
-		}()
-		waitFor(t, func() bool {
-			s.notify.mu.Lock()
-			defer s.notify.mu.Unlock()
-			return len(s.notify.waiters[sid]) == 1
-		})
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := <-done; !errors.Is(err, ErrClosed) {
-			t.Fatalf("WaitToken after Close: err = %v, want ErrClosed", err)
-		}
-		if _, err := s.WaitToken(ctx, sid); !errors.Is(err, ErrClosed) {
-			t.Fatalf("WaitToken on a closed Store: err = %v, want ErrClosed", err)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatalf("second Close: %v", err)
-		}
-	})
-
-	t.Run("recovers a wake-up lost while reconnecting", func(t *testing.T) {
-		t.Parallel()
-		opt, err := redis.ParseURL(redistest.URL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		prefix := redistest.Prefix()
-		opt.ClientName = "storetest-" + strings.TrimSuffix(prefix, ":")
-		rdb := redis.NewClient(opt)
-		t.Cleanup(func() {
-			redistest.Flush(rdb, prefix)
-			rdb.Close()
-		})
-		s := newStoreOn(t, rdb, prefix)
-		sid := newSid()
-		done := make(chan error, 1)
-		go func() {
-			_, err := s.WaitToken(ctx, sid)
-			done <- err
-		}()
-		waitFor(t, func() bool {
-			s.notify.mu.Lock()
-			defer s.notify.mu.Unlock()
-			return len(s.notify.waiters[sid]) == 1
-		})
-		waitFor(t, func() bool {
-			n, err := rdb.PubSubNumSub(ctx, prefix+"notify").Result()
-			return err == nil && n[prefix+"notify"] == 1
-		})
-		// Kill only this test's subscription connection, then write the
-		// token while it is down: the publish is lost, the resubscribe
-		// must make the waiter look again.
-		killOwnPubSub(t, rdb, opt.ClientName)
-		writer := newStoreOn(t, rdb, prefix)
-		mustSave(t, writer, Session{CallSid: sid, Step: 1, Phase: PhaseVerified}, 0, SaveExtras{Token: new(testToken())})
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("WaitToken: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("WaitToken did not recover after the subscription was killed")
-		}
-	})
-}
-
-// killOwnPubSub kills the subscription connections named name.
-func killOwnPubSub(t *testing.T, rdb redis.UniversalClient, name string) {
-	t.Helper()
-	ctx := context.Background()
-	list, err := rdb.ClientList(ctx).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	killed := 0
-	for line := range strings.SplitSeq(list, "\n") {
-		if !strings.Contains(line, " name="+name+" ") || !strings.Contains(line, " sub=1 ") {
-			continue
-		}
-		for f := range strings.FieldsSeq(line) {
-			if id, ok := strings.CutPrefix(f, "id="); ok {
-				if err := rdb.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err != nil {
-					t.Fatal(err)
-				}
-				killed++
-			}
-		}
-	}
-	if killed != 1 {
-		t.Fatalf("killed %d subscription connections, want 1", killed)
-	}
-}
-
-// waitFor polls cond until it holds (the test's own timeout bounds it).
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestEndCall(t *testing.T) {
 	t.Parallel()
-	s, rdb, prefix := newStore(t)
+	eachMode(t, testEndCall)
+}
+
+func testEndCall(t *testing.T, s *Store, rdb redis.UniversalClient, prefix string) {
 	ctx := context.Background()
 
 	t.Run("ends the session and hands back the token", func(t *testing.T) {
 		sid := newSid()
 		tok := testToken()
-		mustSave(t, s, Session{CallSid: sid, Step: 1, Phase: PhaseCollecting, Answers: []byte("1234")}, 0, SaveExtras{})
-		mustSave(t, s, Session{CallSid: sid, Step: 2, Phase: PhaseVerifying, Answers: []byte("1234")}, 1, SaveExtras{Token: &tok})
+		mustSave(t, s, Session{CallSid: sid, Step: 1, Phase: ivr.PhaseCollecting, Answers: []byte("1234")}, 0, SaveExtras{})
+		mustSave(t, s, Session{CallSid: sid, Step: 2, Phase: ivr.PhaseVerifying, Answers: []byte("1234")}, 1, SaveExtras{Token: &tok})
 		got, err := s.EndCall(ctx, sid, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -318,11 +231,11 @@ func TestEndCall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sess.Phase != PhaseEnded || sess.Answers != nil || sess.Step != 3 {
+		if sess.Phase != ivr.PhaseEnded || sess.Answers != nil || sess.Step != 3 {
 			t.Errorf("session after EndCall = %v, want phase ended, no answers, step 3", sess)
 		}
 		// A webhook that loaded step 2 before the call ended loses.
-		if err := s.Save(ctx, Session{CallSid: sid, Step: 3, Phase: PhaseCollecting}, 2, SaveExtras{}); !errors.Is(err, ErrConflict) {
+		if err := s.Save(ctx, Session{CallSid: sid, Step: 3, Phase: ivr.PhaseCollecting}, 2, SaveExtras{}); !errors.Is(err, ErrConflict) {
 			t.Errorf("late Save: err = %v, want ErrConflict", err)
 		}
 		// Twilio repeats status callbacks: nothing more happens.
@@ -332,14 +245,14 @@ func TestEndCall(t *testing.T) {
 		if sess, _ := s.Load(ctx, sid); sess.Step != 3 {
 			t.Errorf("second EndCall changed the step to %d", sess.Step)
 		}
-		if n := countEvents(t, rdb, prefix, sid, EventEnded); n != 1 {
+		if n := countEvents(t, rdb, prefix, sid, ivr.EventEnded); n != 1 {
 			t.Errorf("%d ended events, want 1", n)
 		}
 	})
 
 	t.Run("grace keeps the token a while", func(t *testing.T) {
 		sid := newSid()
-		mustSave(t, s, Session{CallSid: sid, Step: 1, Phase: PhaseVerified}, 0, SaveExtras{Token: new(testToken())})
+		mustSave(t, s, Session{CallSid: sid, Step: 1, Phase: ivr.PhaseVerified}, 0, SaveExtras{Token: new(testToken())})
 		got, err := s.EndCall(ctx, sid, 30*time.Second)
 		if err != nil || got == nil {
 			t.Fatalf("EndCall = %v, %v", got, err)
@@ -359,13 +272,13 @@ func TestEndCall(t *testing.T) {
 		if !errors.Is(err, ErrAlreadyEnded) || got != nil {
 			t.Fatalf("EndCall = %v, %v; want nil, ErrAlreadyEnded", got, err)
 		}
-		if n := countEvents(t, rdb, prefix, sid, EventEnded); n != 0 {
+		if n := countEvents(t, rdb, prefix, sid, ivr.EventEnded); n != 0 {
 			t.Errorf("%d ended events for a call without a session, want 0", n)
 		}
 	})
 }
 
-func countEvents(t *testing.T, rdb redis.UniversalClient, prefix, sid, event string) int {
+func countEvents(t *testing.T, rdb redis.UniversalClient, prefix, sid string, event ivr.Event) int {
 	t.Helper()
 	entries, err := rdb.XRange(context.Background(), prefix+"events", "-", "+").Result()
 	if err != nil {
@@ -373,7 +286,7 @@ func countEvents(t *testing.T, rdb redis.UniversalClient, prefix, sid, event str
 	}
 	n := 0
 	for _, e := range entries {
-		if e.Values["call_sid"] == sid && e.Values["event"] == event {
+		if e.Values["call_sid"] == sid && e.Values["event"] == string(event) {
 			n++
 		}
 	}
@@ -384,7 +297,10 @@ func countEvents(t *testing.T, rdb redis.UniversalClient, prefix, sid, event str
 // every event under the prefix for the caller's number and answers.
 func TestKeysHoldNoPersonalData(t *testing.T) {
 	t.Parallel()
-	s, rdb, prefix := newStore(t)
+	eachMode(t, testKeysHoldNoPersonalData)
+}
+
+func testKeysHoldNoPersonalData(t *testing.T, s *Store, rdb redis.UniversalClient, prefix string) {
 	ctx := context.Background()
 	const number = "+15550100123"
 	personal := []string{number, "Maria", "Garcia", "1980-01-05", "01051980", "1234", "987654"}
@@ -394,18 +310,16 @@ func TestKeysHoldNoPersonalData(t *testing.T) {
 	if _, err := s.AllowCaller(ctx, number); err != nil {
 		t.Fatal(err)
 	}
-	mustSave(t, s, Session{CallSid: sid, Step: 1, Phase: PhaseCollecting, Answers: answers}, 0, SaveExtras{})
-	mustSave(t, s, Session{CallSid: sid, Step: 2, Phase: PhaseVerifying, Answers: answers}, 1, SaveExtras{})
-	mustSave(t, s, Session{CallSid: sid, Step: 3, Phase: PhaseVerified, VerifiedAt: time.Now()}, 2,
-		SaveExtras{Event: EventVerified, Token: new(testToken())})
+	mustSave(t, s, Session{CallSid: sid, Step: 1, Phase: ivr.PhaseCollecting, Answers: answers}, 0, SaveExtras{})
+	mustSave(t, s, Session{CallSid: sid, Step: 2, Phase: ivr.PhaseVerifying, Answers: answers}, 1, SaveExtras{})
+	tok := testToken()
+	mustSave(t, s, Session{CallSid: sid, Step: 3, Phase: ivr.PhaseVerified, VerifiedAt: time.Now()}, 2,
+		SaveExtras{Event: ivr.EventVerified, Token: &tok})
 	if _, err := s.EndCall(ctx, sid, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 
-	keys, err := rdb.Keys(ctx, prefix+"*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := redistest.MustKeys(t, rdb, prefix+"*")
 	if len(keys) != 4 {
 		t.Errorf("keys = %q, want call, token, events, caller", keys)
 	}
@@ -427,4 +341,10 @@ func TestKeysHoldNoPersonalData(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertNoPersonalData(t, fmt.Sprint(call), personal...)
+	// The token outlives the call by the grace period: sealed.
+	hash, err := rdb.HGetAll(ctx, prefix+"token:{"+sid+"}").Result()
+	if err != nil || len(hash) == 0 {
+		t.Fatalf("token hash = %v, %v; want it kept for the grace period", hash, err)
+	}
+	assertNoPersonalData(t, fmt.Sprint(hash), append(personal, tok.AccessToken)...)
 }

@@ -3,7 +3,6 @@ package telephony_test
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,9 +14,11 @@ import (
 	"github.com/ivr-gateway/ivr/internal/redistest"
 	"github.com/ivr-gateway/ivr/internal/replay"
 	"github.com/ivr-gateway/ivr/internal/testlog"
+	"github.com/ivr-gateway/ivr/telephony"
 )
 
-var update = flag.Bool("update", false, "record the call fixtures in testdata/calls again")
+// update is the package's one -update flag (export_test.go).
+var update = telephony.Update
 
 const (
 	publicURL = "https://ivr.example.test"

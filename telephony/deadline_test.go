@@ -69,7 +69,9 @@ func TestWebhookDeadlineWhenRedisStalls(t *testing.T) {
 	p := &proxy{}
 	go p.serve(t, ln, opt.Addr)
 	t.Cleanup(func() { ln.Close() })
-	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), DB: opt.DB})
+	// As the gateway configures its own clients (internal/redisconn): reads
+	// and writes end at the request's deadline.
+	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), DB: opt.DB, ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	h, err := replay.Start(context.Background(), replay.HarnessConfig{
 		PublicURL: publicURL, AuthToken: authToken, Redis: rdb, Prefix: prefix, Logger: slog.New(slog.DiscardHandler),

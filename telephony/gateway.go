@@ -1,5 +1,5 @@
 // Package telephony is everything Twilio: the voice webhooks, TwiML, request
-// signatures and Media Streams (stream.go). Twilio's names and types stop here:
+// signatures, Media Streams (stream.go) and ConversationRelay (relay.go). Twilio's names and types stop here:
 // the dialog sees events and returns actions, the store sees sessions.
 package telephony
 
@@ -10,14 +10,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/ivr-gateway/ivr/authclient"
+	"github.com/ivr-gateway/ivr/callflow"
 	"github.com/ivr-gateway/ivr/dialog"
 	"github.com/ivr-gateway/ivr/kba"
 	"github.com/ivr-gateway/ivr/prompts"
-	"github.com/ivr-gateway/ivr/store"
 )
 
 // Config is the gateway's Twilio-facing configuration.
@@ -35,22 +33,27 @@ type Config struct {
 	// call; FallbackNumber takes a failed one (IVR_HANDOFF_URL,
 	// IVR_HANDOFF_NUMBER, IVR_FALLBACK_NUMBER).
 	HandoffURL, HandoffNumber, FallbackNumber string
-	// TokenGrace is how long a call's token stays readable after the call
-	// ends (IVR_TOKEN_GRACE); it is revoked at the AS at once either way.
-	TokenGrace time.Duration
 	// RequestTimeout bounds a webhook's own work, so that Twilio (15 s) always
 	// gets TwiML well within the contract's 10 s. Default 8 s.
 	RequestTimeout time.Duration
-	// VerifyWait is how long a webhook waits for the AS before putting the
-	// caller on hold and polling. Default 5 s.
-	VerifyWait time.Duration
-	// VerifyTimeout bounds one whole verification (challenge + token). Default 20 s.
-	VerifyTimeout time.Duration
+	// StreamVerifyWait is how long a WebSocket session waits for a
+	// verification (playing the hold prompt meanwhile); it has no webhook
+	// deadline to meet. Default 25 s, past the engine's verification bound.
+	StreamVerifyWait time.Duration
 	// HoldPause is the <Pause> between polls while on hold. Default 2 s.
 	HoldPause time.Duration
-	// Transport is how keypad questions are asked (IVR_TRANSPORT):
-	// "gather" (or "") by <Gather>, "stream" over a Media Stream
-	// (<Connect><Stream>, GET /twilio/stream; see stream.go).
+	// Secret keys the caller references and the WebSocket bindings
+	// (derived from IVR_SESSION_KEY; at least 32 bytes). Required.
+	Secret []byte
+	// MaxSockets caps the live WebSocket sessions (Media Streams,
+	// ConversationRelay) of this instance (IVR_MAX_STREAMS); past it the
+	// upgrade is refused with 503. Default 1000.
+	MaxSockets int
+	// Transport is how questions are asked (IVR_TRANSPORT): "gather" (or
+	// "") by <Gather>, "stream" the keypad ones over a Media Stream
+	// (<Connect><Stream>, GET /twilio/stream; see stream.go), "relay" all
+	// of them in a ConversationRelay session (<Connect><ConversationRelay>,
+	// GET /twilio/relay; see relay.go).
 	Transport string
 }
 
@@ -61,29 +64,19 @@ func (c *Config) voice(cat *prompts.Catalogue, lang kba.Lang) string {
 	return cat.Lookup(string(lang)).Voice
 }
 
-// Sessions is what the gateway needs of the call store.
-type Sessions interface {
-	Load(ctx context.Context, callSid string) (store.Session, error)
-	Save(ctx context.Context, sess store.Session, prevStep int64, x store.SaveExtras) error
-	EndCall(ctx context.Context, callSid string, grace time.Duration) (*store.Token, error)
-	AllowCaller(ctx context.Context, number string) (bool, error)
-}
-
-// Verifier is what the gateway needs of the authorization server client.
-type Verifier interface {
-	Verify(ctx context.Context, a authclient.Answers) authclient.Result
-	Revoke(ctx context.Context, token string) error
-}
-
 // Deps are the gateway's collaborators.
 type Deps struct {
-	Machine  *dialog.Machine
-	Prompts  *prompts.Catalogue
-	Sessions Sessions
-	Verifier Verifier
-	Logger   *slog.Logger
-	Metrics  *Metrics
-	Now      func() time.Time
+	// Engine advances the calls; the gateway only adapts Twilio to it.
+	Engine  *callflow.Engine
+	Prompts *prompts.Catalogue
+	Logger  *slog.Logger
+	// Metrics must be the engine's Observer too, so one registry holds
+	// both (NewMetrics).
+	Metrics *Metrics
+	// Sockets keeps one live WebSocket session per call across instances
+	// (store.Store); nil admits every bound session.
+	Sockets SocketClaims
+	Now     func() time.Time
 	// Clock drives the Media Streams timers (prompt pacing, key timeouts);
 	// nil is the wall clock. Audio gives the prompts' μ-law clips; nil is
 	// the embedded set (prompts/audio). Both are used by the stream transport only.
@@ -93,24 +86,20 @@ type Deps struct {
 
 // Gateway serves Twilio's webhooks.
 type Gateway struct {
-	cfg      Config
-	machine  *dialog.Machine
-	cat      *prompts.Catalogue
-	sessions Sessions
-	verifier Verifier
-	log      *slog.Logger
-	metrics  *Metrics
-	now      func() time.Time
-	sig      *signatureChecker
-	clock    Clock       // Media Streams timers
-	audio    PromptAudio // Media Streams prompts
-	streams  streamSet   // live Media Streams, closed on Shutdown
-
-	// Verifications outlive the webhook that started them when the AS is
-	// slow; they run under bg and are waited for on Shutdown.
-	bg       context.Context
-	bgCancel context.CancelFunc
-	bgWG     sync.WaitGroup
+	cfg     Config
+	engine  *callflow.Engine
+	machine *dialog.Machine
+	cat     *prompts.Catalogue
+	log     *slog.Logger
+	metrics *Metrics
+	now     func() time.Time
+	sig     *signatureChecker
+	clock   Clock       // Media Streams timers
+	audio   PromptAudio // Media Streams prompts
+	live    liveSet     // live WebSocket sessions, closed on Shutdown
+	sockets SocketClaims
+	// callerKey keys caller references, bindKey the WebSocket bindings.
+	callerKey, bindKey []byte
 }
 
 // New checks the configuration and returns a gateway.
@@ -120,20 +109,22 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 		return nil, errors.New("telephony: no Twilio auth token (TWILIO_AUTH_TOKEN)")
 	case !strings.HasPrefix(cfg.PublicURL, "https://") && !strings.HasPrefix(cfg.PublicURL, "http://"):
 		return nil, fmt.Errorf("telephony: public URL %q is not an http(s) URL (IVR_PUBLIC_URL)", cfg.PublicURL)
-	case d.Machine == nil || d.Prompts == nil || d.Sessions == nil || d.Verifier == nil:
+	case len(cfg.Secret) < 32:
+		return nil, errors.New("telephony: no secret (at least 32 bytes, from IVR_SESSION_KEY)")
+	case d.Engine == nil || d.Prompts == nil:
 		return nil, errors.New("telephony: missing dependency")
-	case cfg.Transport != "" && cfg.Transport != TransportGather && cfg.Transport != TransportStream:
-		return nil, fmt.Errorf("telephony: transport %q is neither %q nor %q (IVR_TRANSPORT)", cfg.Transport, TransportGather, TransportStream)
+	case cfg.Transport != "" && cfg.Transport != TransportGather && cfg.Transport != TransportStream && cfg.Transport != TransportRelay:
+		return nil, fmt.Errorf("telephony: transport %q is not %q, %q or %q (IVR_TRANSPORT)", cfg.Transport, TransportGather, TransportStream, TransportRelay)
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 8 * time.Second
 	}
-	if cfg.VerifyWait <= 0 {
-		cfg.VerifyWait = 5 * time.Second
+	if cfg.MaxSockets <= 0 {
+		cfg.MaxSockets = 1000
 	}
-	if cfg.VerifyTimeout <= 0 {
-		cfg.VerifyTimeout = 20 * time.Second
+	if cfg.StreamVerifyWait <= 0 {
+		cfg.StreamVerifyWait = 25 * time.Second
 	}
 	if cfg.HoldPause <= 0 {
 		cfg.HoldPause = 2 * time.Second
@@ -157,11 +148,12 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 		d.Audio = embeddedAudio{}
 	}
 	g := &Gateway{
-		cfg: cfg, machine: d.Machine, cat: d.Prompts, sessions: d.Sessions, verifier: d.Verifier,
+		cfg: cfg, engine: d.Engine, machine: d.Engine.Machine(), cat: d.Prompts,
 		log: d.Logger, metrics: d.Metrics, now: d.Now, sig: newSignatureChecker(cfg.AuthToken),
-		clock: d.Clock, audio: d.Audio,
+		clock: d.Clock, audio: d.Audio, sockets: d.Sockets,
+		callerKey: deriveKey(cfg.Secret, "caller-ref"), bindKey: deriveKey(cfg.Secret, "socket-binding"),
 	}
-	g.bg, g.bgCancel = context.WithCancel(context.Background())
+	g.live.max = cfg.MaxSockets
 	return g, nil
 }
 
@@ -172,10 +164,19 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("POST /twilio/gather", g.webhook("gather", g.gather))
 	mux.Handle("POST /twilio/poll", g.webhook("poll", g.poll))
 	mux.Handle("POST /twilio/status", g.webhook("status", g.status))
-	// Media Streams (stream.go): the WebSocket, and the <Connect action>
-	// Twilio requests when we close it.
-	mux.HandleFunc("GET /twilio/stream", g.stream)
-	mux.Handle("POST /twilio/stream-done", g.webhook("stream-done", g.streamDone))
+	if g.cfg.Transport == TransportStream {
+		// Media Streams (stream.go): the WebSocket, and the <Connect action>
+		// Twilio requests when we close it. Mounted only when the transport
+		// uses them: an unused WebSocket route is only attack surface.
+		mux.HandleFunc("GET /twilio/stream", g.stream)
+		mux.Handle("POST /twilio/stream-done", g.webhook("stream-done", g.streamDone))
+	}
+	if g.cfg.Transport == TransportRelay {
+		// ConversationRelay (relay.go): the WebSocket, and the <Connect
+		// action> Twilio requests when the session ends.
+		mux.HandleFunc("GET /twilio/relay", g.relay)
+		mux.Handle("POST /twilio/relay-done", g.webhook("relay-done", g.relayDone))
+	}
 	// Every other /twilio/ request (another path, another method) is
 	// checked too: unsigned gets 403 like everywhere under /twilio/ (contract
 	// §1), signed gets 404.
@@ -190,19 +191,18 @@ func (g *Gateway) Handler() http.Handler {
 	return mux
 }
 
-// Shutdown closes live Media Streams (their calls go on with the TwiML after
-// <Connect>), waits for verifications still running in the background
-// (their results must reach Redis), then cancels them when ctx ends.
+// Shutdown closes live WebSocket sessions, Media Streams and
+// ConversationRelay (their calls go on with the TwiML of the <Connect
+// action>), and waits for them to end, or for ctx. The engine's background
+// verifications are the engine's to drain (callflow.Engine.Shutdown).
 func (g *Gateway) Shutdown(ctx context.Context) error {
-	g.streams.closeAll()
+	g.live.closeAll()
 	done := make(chan struct{})
-	go func() { g.streams.wg.Wait(); g.bgWG.Wait(); close(done) }()
+	go func() { g.live.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		g.bgCancel()
 		return nil
 	case <-ctx.Done():
-		g.bgCancel()
 		<-done
 		return ctx.Err()
 	}

@@ -1,6 +1,10 @@
 package telephony
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the gateway's Prometheus collectors. Labels are bounded sets
 // (routes, outcomes, reasons); never a call SID or a phone number.
@@ -13,6 +17,7 @@ type Metrics struct {
 	signatureFailures prometheus.Counter
 	redisErrors       prometheus.Counter
 	stream            *streamMetrics // Media Streams (stream.go)
+	relay             *relayMetrics  // ConversationRelay (relay.go)
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -40,12 +45,29 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ivr_signature_failures_total", Help: "Requests refused for a missing or wrong X-Twilio-Signature.",
 		}),
 		redisErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ivr_redis_errors_total", Help: "Webhooks that failed on Redis.",
+			Name: "ivr_redis_errors_total", Help: "Redis operations that failed (not compare-and-set conflicts).",
 		}),
 	}
 	m.stream = newStreamMetrics(reg)
+	m.relay = newRelayMetrics(reg)
 	if reg != nil {
 		reg.MustRegister(m.webhooks, m.stepSeconds, m.calls, m.verifications, m.verifySeconds, m.signatureFailures, m.redisErrors)
 	}
 	return m
 }
+
+// CallOutcome counts a call that reached an outcome (callflow.Observer).
+func (m *Metrics) CallOutcome(outcome string) { m.calls.WithLabelValues(outcome).Inc() }
+
+// Verification counts one verification attempt and its duration
+// (callflow.Observer). A verification that never reached the AS (the
+// caller limit) has no duration.
+func (m *Metrics) Verification(outcome string, took time.Duration) {
+	m.verifications.WithLabelValues(outcome).Inc()
+	if took > 0 {
+		m.verifySeconds.WithLabelValues(outcome).Observe(took.Seconds())
+	}
+}
+
+// StoreError counts a failed store operation (callflow.Observer).
+func (m *Metrics) StoreError() { m.redisErrors.Inc() }

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ivr-gateway/ivr/internal/twiliosim"
 )
 
 type sigVector struct {
@@ -63,10 +66,10 @@ func TestSignatureVectors(t *testing.T) {
 			}
 			c := newSignatureChecker(v.AuthToken)
 			form := params(v)
-			if !c.valid(v.URL, form, v.Expected) {
+			if !c.validValues(v.URL, form, v.Expected) {
 				t.Errorf("valid(%s) = false, want true", v.URL)
 			}
-			if c.valid(v.URL, form, "AAAA"+v.Expected[4:]) {
+			if c.validValues(v.URL, form, "AAAA"+v.Expected[4:]) {
 				t.Error("a wrong signature was accepted")
 			}
 			if len(form) > 0 {
@@ -75,13 +78,13 @@ func TestSignatureVectors(t *testing.T) {
 					tampered[k] = append([]string(nil), vs...)
 				}
 				tampered.Set("Digits", "0000")
-				if c.valid(v.URL, tampered, v.Expected) {
+				if c.validValues(v.URL, tampered, v.Expected) {
 					t.Error("a tampered form was accepted")
 				}
 			}
 			for variant, sig := range v.PortVariants {
 				u := strings.Replace(variant, "/...", "/myapp.php?foo=1&bar=2", 1)
-				if !c.valid(u, form, sig) {
+				if !c.validValues(u, form, sig) {
 					t.Errorf("port variant %s rejected", u)
 				}
 			}
@@ -118,11 +121,59 @@ func TestSignatureRejects(t *testing.T) {
 		{"trailing slash", "https://mycompany.com/myapp.php/?foo=1&bar=2", good, false},
 	}
 	for _, tt := range tests {
-		if got := c.valid(tt.url, form, tt.sig); got != tt.want {
+		if got := c.validValues(tt.url, form, tt.sig); got != tt.want {
 			t.Errorf("%s: valid=%v, want %v", tt.name, got, tt.want)
 		}
 	}
-	if newSignatureChecker("").valid("https://x", nil, good) {
+	if newSignatureChecker("").validValues("https://x", nil, good) {
 		t.Error("an empty auth token validated a signature")
+	}
+}
+
+// FuzzParseForm: the webhook body parser agrees with net/url on every body
+// net/url accepts (values in order, repeated names kept), and never panics.
+func FuzzParseForm(f *testing.F) {
+	f.Add("AccountSid=AC1&CallSid=CA1&Digits=1234&From=%2B15555550123&SpeechResult=Maria+Garcia")
+	f.Add("a=1&a=2&b=&c")
+	f.Add("x=%zz")
+	f.Add("a=1;b=2")
+	f.Fuzz(func(t *testing.T, body string) {
+		got, err := parseForm(body)
+		want, werr := url.ParseQuery(body)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("%q: parseForm error %v, net/url %v", body, err, werr)
+		}
+		if err != nil {
+			return
+		}
+		back := url.Values{}
+		for _, p := range got {
+			back[p.name] = append(back[p.name], p.value)
+		}
+		if len(back) != len(want) {
+			t.Fatalf("%q: %v, net/url %v", body, back, want)
+		}
+		for k, vs := range want {
+			if !slices.Equal(back[k], vs) {
+				t.Fatalf("%q: %s=%v, net/url %v", body, k, back[k], vs)
+			}
+		}
+	})
+}
+
+// BenchmarkSignature is one webhook's check: the body parsed, one HMAC.
+func BenchmarkSignature(b *testing.B) {
+	const token = "bench-auth-token-0123456789abcdef"
+	body := "AccountSid=AC55555555555555555555555555555555&ApiVersion=2010-04-01&CallSid=CA0000000000000000000000000ca11000&CallStatus=in-progress&Called=%2B15555550100&CalledCity=&CalledCountry=US&CalledState=&CalledZip=&Caller=%2B15555550123&CallerCity=&CallerCountry=US&CallerState=&CallerZip=&Digits=01051980&Direction=inbound&FinishedOnKey=&From=%2B15555550123&FromCity=&FromCountry=US&FromState=&FromZip=&To=%2B15555550100&ToCity=&ToCountry=US&ToState=&ToZip=&msg=Gather+End"
+	u := "http://127.0.0.1:8091/twilio/gather?step=4"
+	v, _ := url.ParseQuery(body)
+	c := newSignatureChecker(token)
+	sig := twiliosim.Sign(token, u, v)
+	b.ReportAllocs()
+	for b.Loop() {
+		f, _ := parseForm(body)
+		if !c.valid(u, f, sig) {
+			b.Fatal("invalid")
+		}
 	}
 }

@@ -2,27 +2,21 @@ package telephony
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ivr-gateway/ivr/callflow"
 	"github.com/ivr-gateway/ivr/dialog"
-	"github.com/ivr-gateway/ivr/dtmf"
 	"github.com/ivr-gateway/ivr/kba"
 	"github.com/ivr-gateway/ivr/prompts"
 	promptaudio "github.com/ivr-gateway/ivr/prompts/audio"
+	"github.com/ivr-gateway/ivr/telephony/mediastream"
 )
 
 // This file is the Media Streams transport (IVR_TRANSPORT=stream): the
@@ -120,129 +114,6 @@ func streamBase(publicURL string) string {
 	return "ws://" + strings.TrimPrefix(publicURL, "http://")
 }
 
-// callerRef stands for the caller's number wherever the gateway keeps it:
-// the per-caller limit and the <Stream> parameters (so the number never goes
-// into TwiML). A keyed hash, stable per number. Withheld and non-E.164
-// caller IDs ("anonymous", "client:alice") get "": they share no bucket.
-func callerRef(authToken, from string) string {
-	if !e164(from) {
-		return ""
-	}
-	m := hmac.New(sha256.New, []byte(authToken))
-	m.Write([]byte("ivr-caller:" + from))
-	return hex.EncodeToString(m.Sum(nil)[:16])
-}
-
-func e164(s string) bool {
-	if len(s) < 8 || len(s) > 16 || s[0] != '+' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// streamMetrics count what the streams did. Per-frame counters are resolved
-// once, so counting a frame is one atomic add.
-type streamMetrics struct {
-	active      prometheus.Gauge
-	ended       *prometheus.CounterVec
-	messages    *prometheus.CounterVec
-	media       prometheus.Counter
-	errors      *prometheus.CounterVec
-	digits      *prometheus.CounterVec
-	framesSent  prometheus.Counter
-	framesLost  prometheus.Counter
-	errBadJSON  prometheus.Counter
-	errBadAudio prometheus.Counter
-	errEarly    prometheus.Counter
-}
-
-func newStreamMetrics(reg prometheus.Registerer) *streamMetrics {
-	m := &streamMetrics{
-		active: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "ivr_streams_active", Help: "Media Streams connections open now.",
-		}),
-		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ivr_streams_total", Help: "Media Streams connections ended, by outcome.",
-		}, []string{"outcome"}),
-		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ivr_stream_messages_total", Help: "Media Streams messages received, by event.",
-		}, []string{"event"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ivr_stream_errors_total", Help: "Media Streams messages refused, by kind.",
-		}, []string{"kind"}),
-		digits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ivr_stream_digits_total", Help: "Keys heard on streams, by source (event, inband, duplicate, dropped).",
-		}, []string{"source"}),
-		framesSent: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ivr_stream_frames_sent_total", Help: "20 ms prompt frames sent to Twilio.",
-		}),
-		framesLost: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ivr_stream_frames_lost_total", Help: "Prompt frames dropped because the connection could not keep up.",
-		}),
-	}
-	m.media = m.messages.WithLabelValues("media")
-	m.errBadJSON = m.errors.WithLabelValues("malformed")
-	m.errBadAudio = m.errors.WithLabelValues("bad_payload")
-	m.errEarly = m.errors.WithLabelValues("media_before_start")
-	if reg != nil {
-		reg.MustRegister(m.active, m.ended, m.messages, m.errors, m.digits, m.framesSent, m.framesLost)
-	}
-	return m
-}
-
-// streamSet tracks live streams: http.Server.Shutdown does not wait for
-// hijacked connections, so Gateway.Shutdown closes them itself.
-type streamSet struct {
-	mu     sync.Mutex
-	live   map[*streamSession]struct{}
-	closed bool
-	wg     sync.WaitGroup
-}
-
-func (ss *streamSet) add(s *streamSession) bool {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if ss.closed {
-		return false
-	}
-	if ss.live == nil {
-		ss.live = make(map[*streamSession]struct{})
-	}
-	ss.live[s] = struct{}{}
-	ss.wg.Add(1)
-	return true
-}
-
-func (ss *streamSet) remove(s *streamSession) {
-	ss.mu.Lock()
-	delete(ss.live, s)
-	ss.mu.Unlock()
-	ss.wg.Done()
-}
-
-// closeAll refuses new streams and asks every live one to hand its call
-// back to TwiML (close 1001); Twilio then requests the <Connect action>,
-// which another instance can answer.
-func (ss *streamSet) closeAll() {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	ss.closed = true
-	for s := range ss.live {
-		s.cancel(errShutdown)
-	}
-}
-
-var (
-	errShutdown     = errors.New("telephony: gateway shutting down")
-	errStreamEnded  = errors.New("telephony: stream ended by Twilio")
-	errStreamClosed = errors.New("telephony: stream connection lost")
-)
-
 // streamSigned checks X-Twilio-Signature on the upgrade. Twilio does not
 // document the signed URL for WSS handshakes; it signs the <Stream url>
 // (which may carry no query string) with no parameters, and its security
@@ -271,12 +142,20 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	s := &streamSession{g: g, m: m, clock: g.clock, cancel: cancel}
-	if !g.streams.add(s) {
-		cancel(errShutdown)
+	live, err := g.live.add(cancel)
+	if err != nil {
+		// Over the cap, or shutting down: refused before the upgrade, so
+		// Twilio goes on with the <Connect action> (the call is not lost).
+		cancel(err)
+		reason := "cap"
+		if errors.Is(err, errShutdown) {
+			reason = "shutdown"
+		}
+		m.refused.WithLabelValues(reason).Inc()
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
-	defer g.streams.remove(s)
+	defer g.live.remove(live)
 	up := websocket.Upgrader{
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
@@ -350,7 +229,7 @@ type streamEvent struct {
 	kind  eventKind
 	digit byte
 	name  string
-	start streamStart
+	start mediastream.Start
 	err   error
 }
 
@@ -380,8 +259,16 @@ func (s *streamSession) serve(ctx context.Context) {
 		outcome = "lost"
 	case errors.Is(context.Cause(ctx), errShutdown):
 		outcome, code = "shutdown", websocket.CloseGoingAway
-	case errors.Is(err, errMalformed):
+	case errors.Is(err, mediastream.ErrMalformed):
 		outcome, code = "bad_start", websocket.ClosePolicyViolation
+	case errors.Is(err, errBinding):
+		outcome, code = "unbound", websocket.ClosePolicyViolation
+		s.m.refused.WithLabelValues("binding").Inc()
+		s.log.Warn("stream refused: not bound to its call", "call_sid", s.callSid)
+	case errors.Is(err, errDuplicate):
+		outcome, code = "duplicate", websocket.ClosePolicyViolation
+		s.m.refused.WithLabelValues("duplicate").Inc()
+		s.log.Warn("stream refused: the call already has a live stream", "call_sid", s.callSid)
 	case err != nil:
 		outcome, code = "error", websocket.CloseInternalServerErr
 	}
@@ -436,49 +323,51 @@ func (s *streamSession) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !validSid(st.CallSid) {
-		return fmt.Errorf("%w: start without a valid callSid", errMalformed)
-	}
-	s.callSid, s.streamSid = st.CallSid, st.StreamSid
-	c, err := g.load(ctx, s.callSid)
+	step, caller, err := g.bound("stream", st.CallSid, st.CustomParameters)
 	if err != nil {
 		return err
 	}
-	if c.isNew {
-		// A stream for a call that never reached /twilio/voice (or whose
-		// session expired): hand it back, the <Connect action> starts over.
+	s.callSid, s.streamSid = st.CallSid, st.StreamSid
+	release, err := g.claim(ctx, s.callSid)
+	if err != nil {
+		return err
+	}
+	defer release()
+	t, err := g.engine.Current(ctx, s.callSid)
+	if errors.Is(err, callflow.ErrUnknownCall) {
+		// The session expired since the TwiML was given: hand the call
+		// back, the <Connect action> starts over.
 		s.log.Warn("stream for an unknown call", "call_sid", s.callSid)
 		return nil
 	}
-	req := &request{route: "stream", callSid: s.callSid}
-	if ref := st.CustomParameters["caller"]; ref != "" {
-		req.caller = ref
+	if err != nil {
+		return err
 	}
-	if p := st.CustomParameters["step"]; p != strconv.FormatInt(c.sess.Step, 10) {
-		// A stream opened for an older step (Twilio retried the TwiML, or
-		// another request moved the call): the stored step wins.
-		s.log.Info("stream for an older step", "call_sid", s.callSid, "param_step", p, "step", c.sess.Step)
+	if t.Step != step {
+		// Bound to an older step (a repeated TwiML, or another request moved
+		// the call): answer nothing here; the <Connect action> renders
+		// where the call is.
+		s.log.Info("stream for an older step", "call_sid", s.callSid, "bound_step", step, "step", t.Step)
+		return nil
 	}
-	// Resume never saves or verifies: it only says where the call is.
-	state, actions := g.machine.Step(c.state, dialog.Resume{})
-	req.step = c.sess.Step
+	call := callflow.Call{Sid: s.callSid, Caller: caller, Step: t.Step, Wait: g.cfg.StreamVerifyWait}
 	for {
-		a, ok := streamAsk(actions)
+		a, ok := streamAsk(t.Actions)
 		if !ok {
 			// The dialog needs TwiML (speech, hand-off, transfer, hang-up):
 			// wait until what we played has been heard, then hand back.
 			return s.drain(ctx)
 		}
-		in, err := s.collect(ctx, a, state.Lang)
+		in, err := s.collect(ctx, a, t.State.Lang)
 		if err != nil {
 			return err
 		}
 		in.At = g.now()
-		t, err := s.stepWithHold(ctx, req, in)
+		t, err = s.stepWithHold(ctx, call, in)
 		if err != nil {
 			return err
 		}
-		state, actions, req.step = t.state, t.actions, t.call.sess.Step
+		call.Step = t.Step
 	}
 }
 
@@ -491,548 +380,27 @@ func streamAsk(actions []dialog.Action) (dialog.Ask, bool) {
 	return a, ok && a.DTMF && streamQuestion(a.Question)
 }
 
-func (s *streamSession) awaitStart(ctx context.Context) (streamStart, error) {
+func (s *streamSession) awaitStart(ctx context.Context) (mediastream.Start, error) {
 	t := s.clock.NewTimer(startTimeout)
 	defer t.Stop()
 	for {
 		select {
 		case ev, ok := <-s.events:
 			if !ok {
-				return streamStart{}, errStreamClosed
+				return mediastream.Start{}, errStreamClosed
 			}
 			switch ev.kind {
 			case evStart:
 				return ev.start, nil
 			case evStop:
-				return streamStart{}, errStreamEnded
+				return mediastream.Start{}, errStreamEnded
 			case evClosed:
-				return streamStart{}, errStreamClosed
+				return mediastream.Start{}, errStreamClosed
 			}
 		case <-t.C:
-			return streamStart{}, fmt.Errorf("%w: no start message", errMalformed)
+			return mediastream.Start{}, fmt.Errorf("%w: no start message", mediastream.ErrMalformed)
 		case <-ctx.Done():
-			return streamStart{}, context.Cause(ctx)
+			return mediastream.Start{}, context.Cause(ctx)
 		}
 	}
-}
-
-// questionTimeout is the <Gather timeout> the webhooks use for the same
-// question: the wait for the first key and between keys.
-func questionTimeout(q dialog.Node) time.Duration {
-	n, _ := strconv.Atoi(settingsFor(q).timeout)
-	return time.Duration(n) * time.Second
-}
-
-// collect plays a question and gathers its digits the way <Gather> does:
-// it ends at NumDigits keys, at '#', or when the caller stops pressing
-// keys for the question's timeout (empty input when none were pressed). A
-// key during the prompt stops it (clear): barge-in.
-func (s *streamSession) collect(ctx context.Context, a dialog.Ask, lang kba.Lang) (dialog.Input, error) {
-	s.lastLang = lang
-	s.play(s.segments(a.Say, lang))
-	timeout := questionTimeout(a.Question)
-	var (
-		buf    [16]byte
-		digits = buf[:0]
-		timer  *time.Timer
-	)
-	setTimer := func(d time.Duration) {
-		// A new timer rather than Reset: Reset would bypass the Clock.
-		if timer != nil {
-			timer.Stop()
-		}
-		timer = s.clock.NewTimer(d)
-	}
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	if !s.playing() {
-		setTimer(timeout + markGrace)
-	}
-	for {
-		var timerC <-chan time.Time
-		if timer != nil {
-			timerC = timer.C
-		}
-		select {
-		case <-s.tickC():
-			if s.tick(ctx) && len(digits) == 0 {
-				setTimer(timeout + markGrace)
-			}
-		case ev, ok := <-s.events:
-			if !ok {
-				return dialog.Input{}, errStreamClosed
-			}
-			switch ev.kind {
-			case evKey:
-				if s.playing() {
-					s.stopPlay(true)
-				}
-				if ev.digit == '#' {
-					return dialog.Input{Digits: string(digits)}, nil
-				}
-				if len(digits) < cap(buf) {
-					digits = append(digits, ev.digit)
-				}
-				if a.NumDigits > 0 && len(digits) >= a.NumDigits {
-					return dialog.Input{Digits: string(digits)}, nil
-				}
-				setTimer(timeout)
-			case evMark:
-				if s.acked(ev.name) && !s.playing() && len(digits) == 0 {
-					// The question has been heard: the caller's time starts now.
-					setTimer(timeout)
-				}
-			case evStop:
-				return dialog.Input{}, errStreamEnded
-			case evClosed:
-				return dialog.Input{}, errStreamClosed
-			}
-		case <-timerC:
-			return dialog.Input{Digits: string(digits)}, nil
-		case <-ctx.Done():
-			return dialog.Input{}, context.Cause(ctx)
-		}
-	}
-}
-
-// stepWithHold steps the dialog with the caller's input. A verification
-// runs inside the step with no webhook deadline to meet; when it takes
-// longer than holdAfter the caller hears the hold prompt meanwhile. Keys
-// pressed during the step are dropped, as <Gather> would.
-func (s *streamSession) stepWithHold(ctx context.Context, req *request, in dialog.Input) (turn, error) {
-	type result struct {
-		t   turn
-		err error
-	}
-	stepCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan result, 1)
-	go func() {
-		t, err := s.g.step(stepCtx, req, in, s.g.cfg.VerifyTimeout+5*time.Second)
-		done <- result{t, err}
-	}()
-	hold := s.clock.NewTimer(holdAfter)
-	defer hold.Stop()
-	var (
-		res    result
-		have   bool
-		failed error
-	)
-	for {
-		if have && !s.playing() {
-			return res.t, res.err
-		}
-		if failed != nil {
-			cancel()
-			if !have {
-				<-done
-			}
-			return turn{}, failed
-		}
-		select {
-		case res = <-done:
-			have = true
-		case <-hold.C:
-			s.play(s.segments([]dialog.Say{{Prompt: prompts.Hold}}, s.lastLang))
-		case <-s.tickC():
-			s.tick(ctx)
-		case ev, ok := <-s.events:
-			switch {
-			case !ok || ev.kind == evClosed:
-				failed = errStreamClosed
-			case ev.kind == evStop:
-				failed = errStreamEnded
-			case ev.kind == evMark:
-				s.acked(ev.name)
-			case ev.kind == evKey:
-				s.m.digits.WithLabelValues("dropped").Inc()
-			}
-		case <-ctx.Done():
-			failed = context.Cause(ctx)
-		}
-	}
-}
-
-// drain waits until every mark sent has been echoed (the caller has heard
-// everything queued), for at most markGrace after the last frame.
-func (s *streamSession) drain(ctx context.Context) error {
-	var t *time.Timer
-	defer func() {
-		if t != nil {
-			t.Stop()
-		}
-	}()
-	for s.playing() || s.unacked > 0 {
-		if t == nil && !s.playing() {
-			t = s.clock.NewTimer(markGrace)
-		}
-		var tc <-chan time.Time
-		if t != nil {
-			tc = t.C
-		}
-		select {
-		case <-s.tickC():
-			s.tick(ctx)
-		case ev, ok := <-s.events:
-			switch {
-			case !ok || ev.kind == evClosed:
-				return errStreamClosed
-			case ev.kind == evStop:
-				return errStreamEnded
-			case ev.kind == evMark:
-				s.acked(ev.name)
-			}
-		case <-tc:
-			return nil
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}
-	return nil
-}
-
-// segments looks up the audio of each prompt; each is followed by a mark
-// named after it, so Twilio tells us when it has been heard.
-func (s *streamSession) segments(says []dialog.Say, lang kba.Lang) []segment {
-	out := make([]segment, 0, len(says))
-	for _, say := range says {
-		l := lang
-		if say.Lang != "" {
-			l = say.Lang
-		}
-		s.marks++
-		out = append(out, segment{
-			audio: s.g.audio.Clip(string(l), say.Prompt),
-			mark:  string(say.Prompt) + "-" + strconv.Itoa(s.marks),
-		})
-	}
-	return out
-}
-
-// play queues prompts and starts sending them in real time.
-func (s *streamSession) play(segs []segment) {
-	if len(segs) == 0 {
-		return
-	}
-	s.queue = append(s.queue, segs...)
-	if s.ticker == nil {
-		s.ticker = s.clock.NewTicker(frameInterval)
-		for i := 0; i < primeFrames && s.playing(); i++ {
-			s.tick(context.Background())
-		}
-	}
-}
-
-func (s *streamSession) playing() bool { return len(s.queue) > 0 }
-
-func (s *streamSession) tickC() <-chan time.Time {
-	if s.ticker == nil {
-		return nil
-	}
-	return s.ticker.C
-}
-
-// tick sends the next 20 ms frame, and the prompt's mark after its last
-// frame. It reports whether that was the last frame queued.
-func (s *streamSession) tick(ctx context.Context) bool {
-	if len(s.queue) == 0 {
-		return false
-	}
-	seg := &s.queue[0]
-	if s.off < len(seg.audio) {
-		n := min(frameBytes, len(seg.audio)-s.off)
-		s.sendFrame(seg.audio[s.off : s.off+n])
-		s.off += n
-		if s.off < len(seg.audio) {
-			return false
-		}
-	}
-	s.sendMessage(ctx, &outMessage{Event: "mark", StreamSid: s.streamSid, Mark: seg.mark})
-	s.unacked++
-	s.lastMark = seg.mark
-	s.queue, s.off = s.queue[1:], 0
-	if len(s.queue) > 0 {
-		return false
-	}
-	s.stopPlay(false)
-	return true
-}
-
-// stopPlay drops what is still queued; with clear it also tells Twilio to
-// drop what it has buffered (barge-in).
-func (s *streamSession) stopPlay(clear bool) {
-	if clear && s.playing() {
-		s.sendMessage(context.Background(), &outMessage{Event: "clear", StreamSid: s.streamSid})
-	}
-	s.queue, s.off = nil, 0
-	if s.ticker != nil {
-		s.ticker.Stop()
-		s.ticker = nil
-	}
-}
-
-// acked records Twilio's echo of a mark and reports whether it was the
-// last one sent.
-func (s *streamSession) acked(name string) bool {
-	if s.unacked > 0 {
-		s.unacked--
-	}
-	return name == s.lastMark
-}
-
-// sendFrame queues one frame, padded with μ-law silence to 20 ms. When
-// every buffer is still with the writer the connection is not keeping up:
-// the frame is dropped and counted rather than delaying the session.
-func (s *streamSession) sendFrame(audio []byte) {
-	var b []byte
-	select {
-	case b = <-s.free:
-	default:
-		s.lostCount++
-		s.m.framesLost.Inc()
-		return
-	}
-	var frame [frameBytes]byte
-	n := copy(frame[:], audio)
-	for i := n; i < frameBytes; i++ {
-		frame[i] = 0xFF
-	}
-	msg := outMessage{Event: "media", StreamSid: s.streamSid, Payload: frame[:]}
-	s.out <- msg.MarshalTo(b[:0])
-	s.sentCount++
-	s.m.framesSent.Inc()
-}
-
-// sendMessage queues a mark or clear; these are never dropped.
-func (s *streamSession) sendMessage(ctx context.Context, msg *outMessage) {
-	select {
-	case b := <-s.free:
-		s.out <- msg.MarshalTo(b[:0])
-	case <-ctx.Done():
-	}
-}
-
-// write is the writer goroutine: the only one writing data frames (gorilla
-// allows one concurrent writer). After a failed write it keeps returning
-// buffers so the session never blocks, and cancels the session.
-func (s *streamSession) write() {
-	failed := false
-	for b := range s.out {
-		if !failed {
-			s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := s.conn.WriteMessage(websocket.TextMessage, b); err != nil {
-				failed = true
-				s.cancel(errStreamClosed)
-			}
-		}
-		s.free <- b[:0]
-	}
-}
-
-// read is the reader goroutine: it reads every frame (so control frames are
-// answered), decodes it and forwards what the session needs.
-func (s *streamSession) read() {
-	defer close(s.events)
-	in := newInbound(s.m, s.log, s.send)
-	var buf []byte
-	for {
-		s.conn.SetReadDeadline(time.Now().Add(readIdle))
-		mt, r, err := s.conn.NextReader()
-		if err != nil {
-			s.send(streamEvent{kind: evClosed, err: err})
-			return
-		}
-		if mt != websocket.TextMessage {
-			in.refuse("binary", "binary frame (Twilio sends text)")
-			continue
-		}
-		buf, err = readFrame(r, buf[:0])
-		if err != nil {
-			s.send(streamEvent{kind: evClosed, err: err})
-			return
-		}
-		in.handle(buf)
-	}
-}
-
-// send hands an event to the session unless it has stopped listening.
-func (s *streamSession) send(ev streamEvent) bool {
-	select {
-	case s.events <- ev:
-		return true
-	case <-s.quit:
-		return false
-	}
-}
-
-// readFrame reads one message into buf, growing it only when a message is
-// larger than any before it.
-func readFrame(r io.Reader, buf []byte) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-}
-
-// inbound is the per-message path of one stream: decode, base64, in-band
-// detector, key de-duplication. It allocates nothing per media message.
-type inbound struct {
-	m       *streamMetrics
-	log     *slog.Logger
-	deliver func(streamEvent) bool
-
-	msg     mediaMessage
-	frame   [frameBytes]byte
-	det     dtmf.Detector
-	started bool
-	inband  bool  // the start message announced 8 kHz μ-law
-	samples int64 // inbound samples so far: the stream's own clock
-	recent  [8]keyPress
-	next    int
-	logged  map[string]bool
-
-	feed     func([]byte)
-	emitTone func(dtmf.Event)
-}
-
-// keyPress is one key recently delivered, for de-duplication.
-type keyPress struct {
-	digit  byte
-	atMS   int64
-	inband bool
-	paired bool
-}
-
-func newInbound(m *streamMetrics, log *slog.Logger, deliver func(streamEvent) bool) *inbound {
-	in := &inbound{m: m, log: log, deliver: deliver, logged: map[string]bool{}}
-	in.feed = func(b []byte) {
-		if in.inband {
-			in.det.WriteMulaw(b, in.emitTone)
-		}
-		in.samples += int64(len(b))
-	}
-	in.emitTone = func(e dtmf.Event) { in.key(e.Digit, true) }
-	return in
-}
-
-// refuse counts a message the stream cannot use; the first of each kind is
-// logged (never its content), the rest only counted.
-func (in *inbound) refuse(kind, why string) {
-	in.m.errors.WithLabelValues(kind).Inc()
-	if !in.logged[kind] {
-		in.logged[kind] = true
-		in.log.Warn("stream message refused", "kind", kind, "why", why)
-	}
-}
-
-// handle processes one text frame.
-func (in *inbound) handle(data []byte) {
-	m := &in.msg
-	if err := m.unmarshal(data); err != nil {
-		in.m.errBadJSON.Inc()
-		if !in.logged["malformed"] {
-			in.logged["malformed"] = true
-			in.log.Warn("stream message refused", "kind", "malformed", "err", err)
-		}
-		return
-	}
-	switch string(m.Event) {
-	case "media":
-		in.m.media.Inc()
-		if !in.started {
-			in.m.errEarly.Inc()
-			if !in.logged["media_before_start"] {
-				in.logged["media_before_start"] = true
-				in.log.Warn("stream message refused", "kind", "media_before_start")
-			}
-			return
-		}
-		if string(m.Media.Track) == "outbound" {
-			return
-		}
-		if _, err := decodePayload(&in.frame, m.Media.Payload, in.feed); err != nil {
-			in.m.errBadAudio.Inc()
-			if !in.logged["bad_payload"] {
-				in.logged["bad_payload"] = true
-				in.log.Warn("stream message refused", "kind", "bad_payload")
-			}
-		}
-	case "dtmf":
-		in.m.messages.WithLabelValues("dtmf").Inc()
-		d := m.DTMF.Digit
-		if !in.started || len(d) != 1 || !isKey(d[0]) {
-			in.refuse("bad_dtmf", "dtmf event without one key, or before start")
-			return
-		}
-		in.key(d[0], false)
-	case "mark":
-		in.m.messages.WithLabelValues("mark").Inc()
-		in.deliver(streamEvent{kind: evMark, name: string(m.Mark.Name)})
-	case "start":
-		in.m.messages.WithLabelValues("start").Inc()
-		if in.started {
-			in.refuse("duplicate_start", "second start message")
-			return
-		}
-		st, err := m.decodeStart()
-		if err != nil {
-			in.refuse("malformed", err.Error())
-			return
-		}
-		in.started = true
-		f := st.MediaFormat
-		in.inband = f.Encoding == "audio/x-mulaw" && f.SampleRate == 8000 && f.Channels == 1
-		if !in.inband {
-			in.log.Warn("stream media format not 8 kHz μ-law: in-band keys off", "encoding", f.Encoding, "rate", f.SampleRate)
-		}
-		in.deliver(streamEvent{kind: evStart, start: st})
-	case "stop":
-		in.m.messages.WithLabelValues("stop").Inc()
-		in.deliver(streamEvent{kind: evStop})
-	case "connected":
-		in.m.messages.WithLabelValues("connected").Inc()
-	default:
-		in.refuse("unknown_event", "unknown event")
-	}
-}
-
-func isKey(c byte) bool {
-	return '0' <= c && c <= '9' || c == '*' || c == '#' || 'A' <= c && c <= 'D'
-}
-
-// key delivers a key press once. Twilio's dtmf events and the in-band
-// detector may both hear the same press: a key from one source that matches
-// an unpaired key from the other within dedupWindow (stream time) is that
-// key again, and is dropped. Two presses of one key from one source always
-// count twice.
-func (in *inbound) key(digit byte, inband bool) {
-	now := in.samples / 8
-	for i := range in.recent {
-		p := &in.recent[i]
-		if p.digit == digit && !p.paired && p.inband != inband && now-p.atMS <= dedupWindow.Milliseconds() {
-			p.paired = true
-			in.m.digits.WithLabelValues("duplicate").Inc()
-			return
-		}
-	}
-	in.recent[in.next%len(in.recent)] = keyPress{digit: digit, atMS: now, inband: inband}
-	in.next++
-	if inband {
-		in.m.digits.WithLabelValues("inband").Inc()
-	} else {
-		in.m.digits.WithLabelValues("event").Inc()
-	}
-	in.deliver(streamEvent{kind: evKey, digit: digit})
 }

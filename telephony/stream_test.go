@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,7 +29,9 @@ import (
 
 	"github.com/ivr-gateway/ivr/audio"
 	"github.com/ivr-gateway/ivr/authclient"
+	"github.com/ivr-gateway/ivr/callflow"
 	"github.com/ivr-gateway/ivr/dialog"
+	"github.com/ivr-gateway/ivr/internal/app"
 	"github.com/ivr-gateway/ivr/internal/redistest"
 	"github.com/ivr-gateway/ivr/internal/replay"
 	"github.com/ivr-gateway/ivr/internal/testlog"
@@ -40,7 +41,12 @@ import (
 	"github.com/ivr-gateway/ivr/telephony"
 )
 
-var updateStreams = flag.Bool("update-streams", false, "record the stream fixtures in testdata/streams/happy_*.jsonl again")
+// streamSecret is the gateway secret of the stream tests: fixed, so the
+// recorded streams' bindings and caller references stay the same.
+const streamSecret = "stream-test-secret-0123456789abcdef"
+
+// maxSockets is the stream tests' cap on live sessions.
+const maxSockets = 64
 
 // streamHandoffURL is where the stream tests' gateway hands verified calls.
 const streamHandoffURL = "https://agent.example.test/twiml/handoff"
@@ -108,13 +114,20 @@ func newStreamEnvWith(t *testing.T, clock telephony.Clock, env replay.Env) *stre
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
+	metrics := telephony.NewMetrics(reg)
+	engine, err := callflow.New(callflow.Config{}, callflow.Deps{
+		Machine: dialog.New(dialog.Config{Languages: []kba.Lang{kba.English, kba.Spanish}}),
+		Store:   h.App.Store, Verifier: app.NewASVerifier(ac), Observer: metrics, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	gw, err := telephony.New(telephony.Config{
 		PublicURL: publicURL, AuthToken: authToken, OrgName: "Example Health",
 		HandoffURL: streamHandoffURL, Transport: telephony.TransportStream,
+		Secret: []byte(streamSecret), MaxSockets: maxSockets,
 	}, telephony.Deps{
-		Machine: dialog.New(dialog.Config{Languages: []kba.Lang{kba.English, kba.Spanish}}),
-		Prompts: cat, Sessions: h.App.Store, Verifier: ac, Logger: log,
-		Metrics: telephony.NewMetrics(reg), Clock: clock,
+		Engine: engine, Prompts: cat, Logger: log, Metrics: metrics, Clock: clock, Sockets: h.App.Store,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +138,9 @@ func newStreamEnvWith(t *testing.T, clock telephony.Clock, env replay.Env) *stre
 		defer cancel()
 		if err := gw.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
+		}
+		if err := engine.Shutdown(ctx); err != nil {
+			t.Errorf("engine Shutdown: %v", err)
 		}
 		srv.Close()
 	})
@@ -498,7 +514,7 @@ func (e *streamEnv) phase(sid string) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return sess.Phase
+	return string(sess.Phase)
 }
 
 // finish posts the <Connect action> as Twilio does after the stream closed.
@@ -548,7 +564,7 @@ func TestStreamHappyPath(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if *updateStreams {
+			if *update {
 				ts.record = true
 				ts.send(`{"event":"connected","protocol":"Call","version":"1.0.0"}`)
 				ts.start(sid, doc.params())
@@ -693,7 +709,11 @@ func TestStreamUpgradeSignature(t *testing.T) {
 }
 
 // replayLog sends a recorded or documented message log verbatim.
-func replayLog(t *testing.T, ts *twilioStream, name string) {
+// replayLog sends a recorded log's Twilio-side messages. With params, the
+// start message carries them as its customParameters, as Twilio sends the
+// <Parameter>s of the TwiML that opened the stream (the recording's own
+// call had none).
+func replayLog(t *testing.T, ts *twilioStream, name string, params map[string]string) {
 	f, err := os.Open(filepath.Join("testdata", "streams", name))
 	if err != nil {
 		t.Fatal(err)
@@ -704,6 +724,14 @@ func replayLog(t *testing.T, ts *twilioStream, name string) {
 		line := sc.Bytes()
 		if bytes.Contains(line, []byte(`"_direction":"to-twilio"`)) {
 			continue
+		}
+		if params != nil && bytes.Contains(line, []byte(`"event":"start"`)) {
+			var msg map[string]any
+			if err := json.Unmarshal(line, &msg); err != nil {
+				t.Fatal(err)
+			}
+			msg["start"].(map[string]any)["customParameters"] = params
+			line, _ = json.Marshal(msg)
 		}
 		ts.send(string(line))
 	}
@@ -722,7 +750,7 @@ func TestStreamRecordedLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replayLog(t, ts, "media-streams-recorded.jsonl")
+	replayLog(t, ts, "media-streams-recorded.jsonl", doc.params())
 	ts.closed()
 	if got := e.metric("ivr_stream_messages_total", "event", "media"); got != 2 {
 		t.Errorf("media messages %v, want 2", got)
@@ -743,8 +771,8 @@ func TestStreamRecordedLog(t *testing.T) {
 }
 
 // TestStreamDocsLog replays the documentation's example messages. Their
-// placeholder SIDs (CAXXX...) are not call SIDs: the stream is refused with
-// close 1008 and nothing touches Redis.
+// placeholder SIDs (CAXXX...) are not call SIDs, and their parameters no
+// binding: the stream is refused with close 1008 and nothing touches Redis.
 func TestStreamDocsLog(t *testing.T) {
 	checkLeaks(t)
 	e := newStreamEnv(t, fastClock{20})
@@ -752,12 +780,12 @@ func TestStreamDocsLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replayLog(t, ts, "media-streams-docs-examples.jsonl")
+	replayLog(t, ts, "media-streams-docs-examples.jsonl", nil)
 	if code := ts.closed(); code != websocket.ClosePolicyViolation {
 		t.Fatalf("close code %d, want 1008", code)
 	}
-	if got := e.metric("ivr_streams_total", "outcome", "bad_start"); got != 1 {
-		t.Errorf("bad_start streams %v, want 1", got)
+	if got := e.metric("ivr_streams_total", "outcome", "unbound"); got != 1 {
+		t.Errorf("unbound streams %v, want 1", got)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twilio/twilio-go/twiml"
 
+	"github.com/ivr-gateway/ivr/callflow"
 	"github.com/ivr-gateway/ivr/dialog"
 	"github.com/ivr-gateway/ivr/kba"
 	"github.com/ivr-gateway/ivr/prompts"
@@ -42,12 +43,14 @@ func settingsFor(q dialog.Node) speechSettings {
 
 // renderer turns dialog actions into TwiML for one response.
 type renderer struct {
+	bindKey []byte // for a <Stream>'s binding
 	cfg     *Config
 	cat     *prompts.Catalogue
 	lang    kba.Lang
 	step    int64
 	polls   int
-	caller  string // callerRef of the caller's number, for <Stream>
+	call    callflow.Call // for a <Stream>'s or <ConversationRelay>'s binding
+	langs   []kba.Lang    // the call's languages, for <ConversationRelay>'s <Language>s
 	verbs   []twiml.Element
 	pending []twiml.Element // <Say>s waiting to be nested in a <Gather> or flushed
 }
@@ -122,6 +125,10 @@ func (r *renderer) ask(a dialog.Ask) {
 		r.connectStream()
 		return
 	}
+	if r.cfg.Transport == TransportRelay {
+		r.connectRelay()
+		return
+	}
 	for _, s := range a.Say {
 		r.pending = append(r.pending, r.say(s))
 	}
@@ -159,12 +166,17 @@ func (r *renderer) ask(a dialog.Ask) {
 // connectStream renders a keypad question in stream mode: the question's
 // prompts are played as audio on the stream (stream.go), so none is said
 // here. The step travels as a <Parameter> because a <Stream url> may carry
-// no query string; the caller's number only as callerRef.
+// no query string; the caller's number only as its reference; and a MAC
+// binds both to the call (sockets.go), since the upgrade's signature is the
+// same for every call.
 func (r *renderer) connectStream() {
 	r.flush()
-	params := []twiml.Element{&twiml.VoiceParameter{Name: "step", Value: strconv.FormatInt(r.step, 10)}}
-	if r.caller != "" {
-		params = append(params, &twiml.VoiceParameter{Name: "caller", Value: r.caller})
+	bind := bindingParams(r.bindKey, "stream", r.call.Sid, r.step, r.call.Caller)
+	var params []twiml.Element
+	for _, k := range []string{"step", "caller", "bind"} {
+		if v := bind[k]; v != "" {
+			params = append(params, &twiml.VoiceParameter{Name: k, Value: v})
+		}
 	}
 	r.verbs = append(r.verbs, &twiml.VoiceConnect{
 		Action: r.url("/twilio/stream-done"),
@@ -174,6 +186,62 @@ func (r *renderer) connectStream() {
 			InnerElements: params,
 		}},
 	})
+}
+
+// connectRelay renders a question in relay mode: a ConversationRelay
+// session runs it, and every question after it, so none is said here. The
+// session is bound to the call like a stream (sockets.go). Attributes
+// twilio-go would write in lower case are avoided (twilio-voice.md §6.2):
+// every one used here is a documented camelCase name twilio-go renders
+// right.
+func (r *renderer) connectRelay() {
+	r.flush()
+	langs := r.langs
+	if len(langs) == 0 {
+		langs = []kba.Lang{r.lang}
+	}
+	var inner []twiml.Element
+	for _, l := range langs {
+		provider, voice := relayVoice(r.cfg.voice(r.cat, l))
+		inner = append(inner, &twiml.VoiceLanguage{Code: r.cat.Lookup(string(l)).Code, TtsProvider: provider, Voice: voice})
+	}
+	bind := bindingParams(r.bindKey, "relay", r.call.Sid, r.step, r.call.Caller)
+	for _, k := range []string{"step", "caller", "bind"} {
+		if v := bind[k]; v != "" {
+			inner = append(inner, &twiml.VoiceParameter{Name: k, Value: v})
+		}
+	}
+	provider, voice := relayVoice(r.cfg.voice(r.cat, r.lang))
+	r.verbs = append(r.verbs, &twiml.VoiceConnect{
+		Action: r.url("/twilio/relay-done"),
+		Method: "POST",
+		InnerElements: []twiml.Element{&twiml.VoiceConversationRelay{
+			Url:         streamBase(r.cfg.PublicURL) + "/twilio/relay",
+			Language:    r.cat.Lookup(string(r.lang)).Code,
+			TtsProvider: provider,
+			Voice:       voice,
+			// Keys arrive as dtmf messages; a key or a word stops the
+			// question being spoken (barge-in) and is reported.
+			DtmfDetection:                "true",
+			Interruptible:                "any",
+			ReportInputDuringAgentSpeech: "any",
+			InnerElements:                inner,
+		}},
+	})
+}
+
+// relayVoice maps a <Say> voice (the catalogue's or IVR_VOICES') to
+// ConversationRelay's ttsProvider and voice: "Polly.Joanna-Neural" is
+// Amazon's "Joanna-Neural", "Google.en-US-Neural2-F" Google's. Other names
+// ("alice", "man") have no ConversationRelay equivalent: Twilio's default
+// voice for the language speaks.
+func relayVoice(sayVoice string) (provider, voice string) {
+	for prefix, p := range map[string]string{"Polly.": "Amazon", "Google.": "Google", "ElevenLabs.": "ElevenLabs"} {
+		if v, ok := strings.CutPrefix(sayVoice, prefix); ok && v != "" {
+			return p, v
+		}
+	}
+	return "", ""
 }
 
 func (r *renderer) xml() string {

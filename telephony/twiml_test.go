@@ -1,19 +1,17 @@
 package telephony
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/ivr-gateway/ivr/callflow"
 	"github.com/ivr-gateway/ivr/dialog"
 	"github.com/ivr-gateway/ivr/internal/canon"
 	"github.com/ivr-gateway/ivr/kba"
 	"github.com/ivr-gateway/ivr/prompts"
 )
-
-var updateGolden = flag.Bool("update-twiml", false, "rewrite testdata/twiml/*.golden")
 
 // TestTwiMLGolden renders each kind of answer and compares its canonical
 // form (attributes sorted: twilio-go writes them in random order) with
@@ -64,11 +62,13 @@ func TestTwiMLGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.cfg
-			r := &renderer{cfg: &cfg, cat: cat, lang: tt.lang, step: 7, polls: tt.polls}
+			r := &renderer{cfg: &cfg, cat: cat, lang: tt.lang, step: 7, polls: tt.polls,
+				bindKey: deriveKey([]byte("twiml-golden-secret-0123456789abcdef"), "socket-binding"),
+				call:    callflow.Call{Sid: "CA0000000000000000000000000000e7e7", Caller: "0123456789abcdef0123456789abcdef"}}
 			r.add(tt.actions)
 			got := canon.TwiML(r.xml(), cfg.PublicURL) + "\n"
 			path := filepath.Join("testdata", "twiml", tt.name+".golden")
-			if *updateGolden {
+			if *update {
 				os.MkdirAll(filepath.Dir(path), 0o755)
 				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
@@ -76,7 +76,7 @@ func TestTwiMLGolden(t *testing.T) {
 			}
 			want, err := os.ReadFile(path)
 			if err != nil {
-				t.Fatalf("%v (run with -update-twiml to create it)", err)
+				t.Fatalf("%v (run with -update to create it)", err)
 			}
 			if got != string(want) {
 				t.Errorf("TwiML differs from %s:\n got  %s\n want %s", path, got, want)

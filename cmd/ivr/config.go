@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ivr-gateway/ivr/agentapi"
 	"github.com/ivr-gateway/ivr/internal/app"
+	"github.com/ivr-gateway/ivr/internal/logsink"
 )
 
 // environ reads the environment; flags take their defaults from it, so
@@ -30,7 +32,8 @@ type gatewayFlags struct {
 	issuer, clientID, clientSecret, scope, resource               string
 	agentKeys, sessionKey, handoffURL, handoffNumber, fallback    string
 	orgName, languages, voices, logFormat, transport              string
-	callerLimit, maxAttempts                                      int
+	redisMode, sessionKeyPrevious                                 string
+	callerLimit, maxAttempts, agentMaxWaiters                     int
 	tokenGrace, verifyWait                                        time.Duration
 	errs                                                          []string
 }
@@ -69,14 +72,16 @@ func addGatewayFlags(fs *flag.FlagSet, env environ) *gatewayFlags {
 	str(&g.accountSID, "twilio-account-sid", "TWILIO_ACCOUNT_SID", "", "Twilio account SID")
 	str(&g.authToken, "twilio-auth-token", "TWILIO_AUTH_TOKEN", "", "Twilio auth token; checks X-Twilio-Signature")
 	str(&g.redisURL, "redis-url", "REDIS_URL", "", "redis:// or rediss:// URL; empty: embedded in-process Redis")
+	str(&g.redisMode, "redis-mode", "IVR_REDIS_MODE", "single", "single, cluster (REDIS_URL names seed nodes: redis://H:P?addr=H2:P2&...) or sentinel (sentinels and &master_name=NAME)")
 	str(&g.redisPrefix, "redis-prefix", "IVR_REDIS_PREFIX", "ivr:", "prefix of every Redis key")
 	str(&g.issuer, "auth-issuer", "IVR_AUTH_ISSUER", "", "authorization server issuer (RFC 8414 discovery)")
 	str(&g.clientID, "client-id", "IVR_CLIENT_ID", "", "OAuth client id of the gateway")
 	str(&g.clientSecret, "client-secret", "IVR_CLIENT_SECRET", "", "OAuth client secret (client_secret_basic)")
 	str(&g.scope, "scope", "IVR_SCOPE", "", "scope requested for the caller")
 	str(&g.resource, "resource", "IVR_RESOURCE", "", "resource (the MCP server URL); alone, RFC 9728 discovery")
-	str(&g.agentKeys, "agent-keys", "IVR_AGENT_KEYS", "", "comma-separated bearer keys of the agent API")
-	str(&g.sessionKey, "session-key", "IVR_SESSION_KEY", "", "32-byte base64 key sealing answers in Redis")
+	str(&g.agentKeys, "agent-keys", "IVR_AGENT_KEYS", "", "comma-separated bearer keys of the agent API, each name:key or key (named agent-N)")
+	str(&g.sessionKey, "session-key", "IVR_SESSION_KEY", "", "32-byte base64 key sealing answers and tokens in Redis")
+	str(&g.sessionKeyPrevious, "session-key-previous", "IVR_SESSION_KEY_PREVIOUS", "", "comma-separated base64 keys that sealed before the current one (rotation): still opened, never used to seal")
 	str(&g.handoffURL, "handoff-url", "IVR_HANDOFF_URL", "", "TwiML URL a verified call is redirected to")
 	str(&g.handoffNumber, "handoff-number", "IVR_HANDOFF_NUMBER", "", "number a verified call is dialled to")
 	str(&g.fallback, "fallback-number", "IVR_FALLBACK_NUMBER", "", "number of the humans a failed call is transferred to")
@@ -87,6 +92,7 @@ func addGatewayFlags(fs *flag.FlagSet, env environ) *gatewayFlags {
 	str(&g.transport, "transport", "IVR_TRANSPORT", "gather", "gather: every question by <Gather>; stream: keypad questions over Media Streams")
 	g.intVar(fs, &g.callerLimit, "caller-limit", "IVR_CALLER_LIMIT", 6, "verification attempts per caller number per hour", env)
 	g.intVar(fs, &g.maxAttempts, "max-attempts", "IVR_MAX_ATTEMPTS", 3, "verification attempts per call", env)
+	g.intVar(fs, &g.agentMaxWaiters, "agent-max-waiters", "IVR_AGENT_MAX_WAITERS", 1000, "agent API long-polls waiting at once; beyond it 429", env)
 	g.durationVar(fs, &g.tokenGrace, "token-grace", "IVR_TOKEN_GRACE", 0, "how long a token stays readable after its call ends", env)
 	g.durationVar(fs, &g.verifyWait, "verify-wait", "IVR_VERIFY_WAIT", 5*time.Second, "how long a webhook waits for the AS before putting the caller on hold", env)
 	return g
@@ -109,14 +115,34 @@ func (g *gatewayFlags) config() (app.Config, error) {
 		}
 		voices[k] = v
 	}
+	var previous [][]byte
+	for i, k := range splitList(g.sessionKeyPrevious) {
+		b, err := base64.StdEncoding.DecodeString(k)
+		if err != nil || len(b) != 32 {
+			errs = append(errs, fmt.Sprintf("IVR_SESSION_KEY_PREVIOUS: key %d is not 32 bytes in base64", i+1))
+			continue
+		}
+		previous = append(previous, b)
+	}
+	switch g.redisMode {
+	case "single", "cluster", "sentinel":
+	default:
+		errs = append(errs, fmt.Sprintf("IVR_REDIS_MODE=%q: want single, cluster or sentinel", g.redisMode))
+	}
+	if err := agentapi.CheckKeys(splitList(g.agentKeys)); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if g.agentMaxWaiters < 1 {
+		errs = append(errs, "IVR_AGENT_MAX_WAITERS must be at least 1")
+	}
 	if len(errs) > 0 {
 		return app.Config{}, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}
 	return app.Config{
 		PublicURL: g.publicURL, AccountSID: g.accountSID, AuthToken: g.authToken,
-		RedisURL: g.redisURL, RedisPrefix: g.redisPrefix,
+		RedisURL: g.redisURL, RedisMode: g.redisMode, RedisPrefix: g.redisPrefix, PreviousSessionKeys: previous,
 		AuthIssuer: g.issuer, ClientID: g.clientID, ClientSecret: g.clientSecret, Scope: g.scope, Resource: g.resource,
-		AgentKeys: splitList(g.agentKeys), SessionKey: key, CallerLimit: g.callerLimit,
+		AgentKeys: splitList(g.agentKeys), AgentMaxWaiters: g.agentMaxWaiters, SessionKey: key, CallerLimit: g.callerLimit,
 		HandoffURL: g.handoffURL, HandoffNumber: g.handoffNumber, FallbackNumber: g.fallback,
 		MaxAttempts: g.maxAttempts, TokenGrace: g.tokenGrace, OrgName: g.orgName,
 		Languages: splitList(g.languages), Voices: voices, VerifyWait: g.verifyWait, Transport: g.transport,
@@ -131,6 +157,19 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// newServingLogger is newLogger for a server's hot path: lines are
+// buffered and written out every 100 ms (warnings and errors at once), so
+// a webhook does not pay a write system call for its log line. close writes
+// out what is left.
+func newServingLogger(format string, w io.Writer) (log *slog.Logger, close func()) {
+	sink := logsink.New(w, 0)
+	var h slog.Handler = slog.NewJSONHandler(sink, nil)
+	if format == "text" {
+		h = slog.NewTextHandler(sink, nil)
+	}
+	return slog.New(sink.Handler(h)), func() { sink.Close() }
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {

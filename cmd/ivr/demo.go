@@ -15,14 +15,17 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ivr-gateway/ivr/authserver"
 	"github.com/ivr-gateway/ivr/internal/app"
+	"github.com/ivr-gateway/ivr/internal/redisconn"
 	"github.com/ivr-gateway/ivr/mcpdemo"
 )
 
@@ -83,9 +86,12 @@ func runDemo(ctx context.Context, args []string, env environ, stdout, stderr io.
 	resource := "http://" + mcpLn.Addr().String() + "/mcp"
 
 	clientSecret := randomString(24)
+	// The gateway's client may ask for what the demo's gateway asks for:
+	// patient.read (the MCP tools need it) for the demo MCP server.
 	as, err := authserver.New(authserver.Config{
-		Issuer: issuer, Patients: pats, Clients: map[string]string{"ivr-gateway": clientSecret},
-		Redis: rdb, Prefix: "demo:as:", OTPSender: &authserver.ConsoleSender{W: stdout},
+		Issuer: issuer, Patients: pats,
+		Clients: []authserver.Client{{ID: "ivr-gateway", Secret: clientSecret, Scopes: []string{mcpdemo.ScopePatientRead}, Resources: []string{resource}}},
+		Redis:   rdb, Prefix: "demo:as:", OTPSender: &authserver.ConsoleSender{W: stdout},
 		Logger: log.With("component", "authserver"),
 	})
 	if err != nil {
@@ -116,7 +122,7 @@ func runDemo(ctx context.Context, args []string, env environ, stdout, stderr io.
 	rand.Read(sessionKey)
 	a, err := app.New(ctx, app.Config{
 		PublicURL: gatewayURL, AuthToken: *token, Redis: rdb, RedisPrefix: "demo:ivr:",
-		AuthIssuer: issuer, ClientID: "ivr-gateway", ClientSecret: clientSecret, Scope: "patient.read", Resource: resource,
+		AuthIssuer: issuer, ClientID: "ivr-gateway", ClientSecret: clientSecret, Scope: mcpdemo.ScopePatientRead, Resource: resource,
 		AgentKeys: []string{agentKey}, SessionKey: sessionKey, CallerLimit: 20, MaxAttempts: 3,
 		OrgName: "Example Health", Languages: []string{"en-US", "es-US"},
 	}, log.With("component", "gateway"))
@@ -186,14 +192,31 @@ func runAuthServer(ctx context.Context, args []string, env environ, stdout, stde
 	addr := fs.String("addr", env.or("IVR_AS_ADDR", "127.0.0.1:9000"), "listen address (IVR_AS_ADDR)")
 	issuer := fs.String("issuer", env("IVR_AS_ISSUER"), "issuer URL; default http://ADDR (IVR_AS_ISSUER)")
 	patients := fs.String("patients", env.or("IVR_AS_PATIENTS", demoPatients), "patient file (IVR_AS_PATIENTS)")
-	clientsFile := fs.String("clients", "", "file of client_id:secret pairs (one per line or comma-separated); default: IVR_AS_CLIENTS")
+	clientsFile := fs.String("clients", "", "client file: a JSON array of RFC 7591-style client metadata "+
+		`([{"client_id":…,"client_secret":…,"scope":"patient.read","resources":["https://…/mcp"]}]), `+
+		"or client_id:secret pairs (one per line or comma-separated); default: IVR_AS_CLIENTS, in either form")
+	scopes := fs.String("scopes", env.or("IVR_AS_SCOPES", mcpdemo.ScopePatientRead), "scopes a client given as client_id:secret may ask for, space- or comma-separated (IVR_AS_SCOPES)")
+	resources := fs.String("resources", env.or("IVR_AS_RESOURCES", "http://127.0.0.1:9100/mcp"), "resources (RFC 8707) a client given as client_id:secret may ask for, comma-separated; the default is what ivr mcp serves (IVR_AS_RESOURCES)")
+	clientRate := 120
+	if v := env("IVR_AS_CLIENT_RATE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("IVR_AS_CLIENT_RATE=%q is not a number", v)
+		}
+		clientRate = n
+	}
+	fs.IntVar(&clientRate, "client-rate", clientRate, "challenge requests per client per minute (IVR_AS_CLIENT_RATE)")
 	redisURL := fs.String("redis-url", env("REDIS_URL"), "Redis URL; empty: embedded (REDIS_URL)")
+	redisMode := fs.String("redis-mode", env.or("IVR_REDIS_MODE", redisconn.ModeSingle), "single, cluster or sentinel: how to read REDIS_URL (IVR_REDIS_MODE)")
 	hashKey := fs.String("hash-key", env("IVR_AS_HASH_KEY"), "base64 key for the DOB/SSN hashes; empty: random per start (IVR_AS_HASH_KEY)")
 	signingKey := fs.String("signing-key", env("IVR_AS_SIGNING_KEY"), "PEM file of the P-256 key that signs access tokens; empty: a new key per start (IVR_AS_SIGNING_KEY)")
 	smsFrom := fs.String("sms-from", env("IVR_AS_SMS_FROM"), "send OTPs by Twilio SMS from this number (with TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN); empty: print them (demo only)")
 	logFormat := fs.String("log-format", env.or("IVR_LOG_FORMAT", "json"), "log format: json or text")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if clientRate < 1 {
+		return errors.New("-client-rate (IVR_AS_CLIENT_RATE) must be at least 1")
 	}
 	log := newLogger(*logFormat, stderr)
 	clients := env("IVR_AS_CLIENTS")
@@ -202,9 +225,9 @@ func runAuthServer(ctx context.Context, args []string, env environ, stdout, stde
 		if err != nil {
 			return fmt.Errorf("clients: %w", err)
 		}
-		clients = strings.TrimSpace(string(b))
+		clients = string(b)
 	}
-	cl, err := authserver.ParseClients(clients)
+	cl, err := authserver.ParseClients(clients, listOf(*scopes), listOf(*resources))
 	if err != nil {
 		return fmt.Errorf("clients: %w", err)
 	}
@@ -234,11 +257,10 @@ func runAuthServer(ctx context.Context, args []string, env environ, stdout, stde
 		log.Warn("REDIS_URL is not set: embedded Redis; lockouts and revocations are lost on restart")
 		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	} else {
-		opt, err := redis.ParseURL(*redisURL)
-		if err != nil {
+		// Every key the AS writes is one slot: it runs on a cluster too.
+		if rdb, err = redisconn.Open(*redisURL, *redisMode); err != nil {
 			return fmt.Errorf("REDIS_URL: %w", err)
 		}
-		rdb = redis.NewClient(opt)
 	}
 	defer rdb.Close()
 	ln, err := net.Listen("tcp", *addr)
@@ -255,13 +277,24 @@ func runAuthServer(ctx context.Context, args []string, env environ, stdout, stde
 		log.Warn("OTPs are printed to the console (demo mode); set -sms-from to text them")
 	}
 	as, err := authserver.New(authserver.Config{
-		Issuer: *issuer, Patients: pats, Clients: cl, Redis: rdb, HashKey: key, SigningKey: signer, OTPSender: sender, Logger: log,
+		Issuer: *issuer, Patients: pats, Clients: cl, Redis: rdb, HashKey: key, SigningKey: signer, OTPSender: sender,
+		ClientRateLimit: clientRate, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
-	log.Info("authorization server listening", "addr", ln.Addr().String(), "issuer", *issuer, "patients", len(pats))
+	ids := make([]string, len(cl))
+	for i, c := range cl {
+		ids[i] = c.ID
+	}
+	log.Info("authorization server listening", "addr", ln.Addr().String(), "issuer", *issuer, "patients", len(pats),
+		"clients", ids, "client_rate", clientRate)
 	return serveHandler(ctx, ln, as.Handler())
+}
+
+// listOf splits a list given by a flag: commas or spaces separate.
+func listOf(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 }
 
 // loadECKey reads a PEM "EC PRIVATE KEY" (SEC 1) or "PRIVATE KEY" (PKCS #8)
@@ -298,6 +331,7 @@ func runMCP(ctx context.Context, args []string, env environ, stdout, stderr io.W
 	resource := fs.String("resource", env("IVR_RESOURCE"), "this server's canonical URL, e.g. https://mcp.example.org/mcp (IVR_RESOURCE)")
 	issuer := fs.String("issuer", env.or("IVR_AS_ISSUER", env("IVR_AUTH_ISSUER")), "the authorization server's issuer (IVR_AS_ISSUER)")
 	redisURL := fs.String("redis-url", env("REDIS_URL"), "the reference AS's Redis, for its revocation list (REDIS_URL); empty: revocation is not checked")
+	redisMode := fs.String("redis-mode", env.or("IVR_REDIS_MODE", redisconn.ModeSingle), "single, cluster or sentinel: how to read REDIS_URL (IVR_REDIS_MODE)")
 	asPrefix := fs.String("as-redis-prefix", "ivras:", "the reference AS's Redis key prefix")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -315,11 +349,10 @@ func runMCP(ctx context.Context, args []string, env environ, stdout, stderr io.W
 	}
 	revoked := func(context.Context, string) (bool, error) { return false, nil }
 	if *redisURL != "" {
-		opt, err := redis.ParseURL(*redisURL)
+		rdb, err := redisconn.Open(*redisURL, *redisMode)
 		if err != nil {
 			return fmt.Errorf("REDIS_URL: %w", err)
 		}
-		rdb := redis.NewClient(opt)
 		defer rdb.Close()
 		revoked = authserver.RevocationList(rdb, *asPrefix)
 	} else {

@@ -42,6 +42,10 @@ func TestServeConfiguration(t *testing.T) {
 		{"bad session key", with("IVR_SESSION_KEY", "short"), "IVR_SESSION_KEY"},
 		{"bad number", with("IVR_MAX_ATTEMPTS", "three"), "IVR_MAX_ATTEMPTS"},
 		{"bad duration", with("IVR_TOKEN_GRACE", "5"), "IVR_TOKEN_GRACE"},
+		{"agent key without a name", with("IVR_AGENT_KEYS", "k1,:k2"), "IVR_AGENT_KEYS entry 2"},
+		{"no long-poll allowed", with("IVR_AGENT_MAX_WAITERS", "0"), "IVR_AGENT_MAX_WAITERS"},
+		{"unknown Redis mode", with("IVR_REDIS_MODE", "clustered"), "IVR_REDIS_MODE"},
+		{"bad previous session key", with("IVR_SESSION_KEY_PREVIOUS", "MDEy,short"), "IVR_SESSION_KEY_PREVIOUS: key 1"},
 		{"AS unreachable", good, "authorization server"},
 	}
 	for _, tt := range tests {
@@ -61,7 +65,8 @@ func TestServeConfiguration(t *testing.T) {
 	for _, v := range []string{"IVR_ADDR", "IVR_PUBLIC_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "REDIS_URL",
 		"IVR_AUTH_ISSUER", "IVR_CLIENT_ID", "IVR_CLIENT_SECRET", "IVR_SCOPE", "IVR_RESOURCE", "IVR_AGENT_KEYS",
 		"IVR_SESSION_KEY", "IVR_CALLER_LIMIT", "IVR_HANDOFF_URL", "IVR_HANDOFF_NUMBER", "IVR_FALLBACK_NUMBER",
-		"IVR_MAX_ATTEMPTS", "IVR_TOKEN_GRACE", "IVR_REDIS_PREFIX"} {
+		"IVR_MAX_ATTEMPTS", "IVR_TOKEN_GRACE", "IVR_REDIS_PREFIX", "IVR_AGENT_MAX_WAITERS",
+		"IVR_REDIS_MODE", "IVR_SESSION_KEY_PREVIOUS"} {
 		if !strings.Contains(errb.String(), v) {
 			t.Errorf("serve -h does not list %s", v)
 		}

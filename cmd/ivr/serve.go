@@ -25,7 +25,8 @@ func runServe(ctx context.Context, args []string, env environ, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	log := newLogger(g.logFormat, stderr)
+	log, closeLog := newServingLogger(g.logFormat, stderr)
+	defer closeLog()
 	startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	a, err := app.New(startCtx, cfg, log)
 	cancel()

@@ -23,7 +23,9 @@ import (
 
 	"github.com/ivr-gateway/ivr/agentapi"
 	"github.com/ivr-gateway/ivr/authclient"
+	"github.com/ivr-gateway/ivr/callflow"
 	"github.com/ivr-gateway/ivr/dialog"
+	"github.com/ivr-gateway/ivr/internal/redisconn"
 	"github.com/ivr-gateway/ivr/kba"
 	"github.com/ivr-gateway/ivr/prompts"
 	"github.com/ivr-gateway/ivr/store"
@@ -36,12 +38,15 @@ type Config struct {
 	PublicURL                 string
 	AccountSID, AuthToken     string
 	RedisURL                  string // "": an embedded in-process Redis
+	RedisMode                 string // IVR_REDIS_MODE: "single" (""), "cluster" or "sentinel" (internal/redisconn)
 	RedisPrefix               string
 	AuthIssuer                string // or Resource alone (RFC 9728 discovery)
 	ClientID, ClientSecret    string
 	Scope, Resource           string
-	AgentKeys                 []string
+	AgentKeys                 []string // IVR_AGENT_KEYS entries, "name:key" or "key"
+	AgentMaxWaiters           int      // IVR_AGENT_MAX_WAITERS; 0: 1000
 	SessionKey                []byte
+	PreviousSessionKeys       [][]byte // IVR_SESSION_KEY_PREVIOUS: still open what they sealed
 	CallerLimit               int
 	HandoffURL, HandoffNumber string
 	FallbackNumber            string
@@ -51,8 +56,10 @@ type Config struct {
 	Languages                 []string // offered at the greeting; first is the default
 	Voices                    map[string]string
 	VerifyWait, VerifyTimeout time.Duration
+	LeaseTTL                  time.Duration // a verification's lease (callflow.Config); 0: 6 s
 	HoldPause                 time.Duration
-	Transport                 string                // IVR_TRANSPORT: "gather" (default) or "stream"
+	Transport                 string                // IVR_TRANSPORT: "gather" (default), "stream" or "relay"
+	MaxStreams                int                   // IVR_MAX_STREAMS: live WebSocket sessions per instance; 0: 1000
 	HTTPClient                *http.Client          // for the AS; default: 10 s timeout
 	Redis                     redis.UniversalClient // overrides RedisURL (tests)
 	Now                       func() time.Time
@@ -62,14 +69,17 @@ type Config struct {
 // App is the assembled gateway.
 type App struct {
 	Handler  http.Handler
+	Engine   *callflow.Engine
 	Gateway  *telephony.Gateway
 	Store    *store.Store
 	Redis    redis.UniversalClient
 	Registry *prometheus.Registry
 	Metadata *authclient.Metadata
 
-	mini    *miniredis.Miniredis
-	ownsRDB bool
+	mini      *miniredis.Miniredis
+	ownsRDB   bool
+	redisMode string // reported by /readyz
+	probeKey  string // its slot picks the cluster node /readyz asks
 
 	readyMu     sync.Mutex
 	readyAt     time.Time
@@ -133,6 +143,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	switch {
 	case cfg.Redis != nil:
 		a.Redis = cfg.Redis
+	case cfg.RedisURL == "" && cfg.RedisMode != "" && cfg.RedisMode != redisconn.ModeSingle:
+		return nil, fmt.Errorf("IVR_REDIS_MODE=%s needs REDIS_URL naming the seed nodes", cfg.RedisMode)
 	case cfg.RedisURL == "":
 		a.mini, err = miniredis.Run()
 		if err != nil {
@@ -141,17 +153,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		log.Warn("REDIS_URL is not set: using an embedded in-process Redis; state is lost on restart and not shared between instances")
 		a.Redis, a.ownsRDB = redis.NewClient(&redis.Options{Addr: a.mini.Addr()}), true
 	default:
-		opt, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		// single, cluster or sentinel, with the deadlines and failover
+		// retries of internal/redisconn.
+		if a.Redis, err = redisconn.Open(cfg.RedisURL, cfg.RedisMode); err != nil {
+			return nil, err
 		}
-		// Webhooks have a deadline; without this go-redis keeps reading a
-		// stalled reply past it (and retries it).
-		opt.ContextTimeoutEnabled = true
-		a.Redis, a.ownsRDB = redis.NewClient(opt), true
+		a.ownsRDB = true
 	}
+	a.redisMode = redisconn.ModeOf(a.Redis)
+	a.probeKey = cfg.RedisPrefix + "readyz"
 	a.Store, err = store.New(a.Redis, store.Options{
-		Prefix: cfg.RedisPrefix, SessionKey: cfg.SessionKey, CallerLimit: cfg.CallerLimit, Now: cfg.Now,
+		Prefix: cfg.RedisPrefix, SessionKey: cfg.SessionKey, PreviousSessionKeys: cfg.PreviousSessionKeys,
+		CallerLimit: cfg.CallerLimit, Now: cfg.Now,
 	})
 	if err != nil {
 		a.Close()
@@ -174,41 +187,58 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		Languages: langs, MaxAttempts: cfg.MaxAttempts, HasFallback: cfg.FallbackNumber != "",
 	})
 	a.Registry = reg
-	a.Gateway, err = telephony.New(telephony.Config{
-		PublicURL: cfg.PublicURL, AuthToken: cfg.AuthToken, OrgName: cfg.OrgName, Voices: cfg.Voices,
-		HandoffURL: cfg.HandoffURL, HandoffNumber: cfg.HandoffNumber, FallbackNumber: cfg.FallbackNumber,
-		TokenGrace: cfg.TokenGrace, VerifyWait: cfg.VerifyWait, VerifyTimeout: cfg.VerifyTimeout, HoldPause: cfg.HoldPause,
-		Transport: cfg.Transport,
-	}, telephony.Deps{
-		Machine: machine, Prompts: cat, Sessions: a.Store, Verifier: ac,
-		Logger: log, Metrics: telephony.NewMetrics(a.Registry), Now: cfg.Now,
+	metrics := telephony.NewMetrics(a.Registry)
+	a.Engine, err = callflow.New(callflow.Config{
+		VerifyWait: cfg.VerifyWait, VerifyTimeout: cfg.VerifyTimeout, TokenGrace: cfg.TokenGrace, LeaseTTL: cfg.LeaseTTL,
+	}, callflow.Deps{
+		Machine: machine, Store: a.Store, Verifier: asVerifier{ac}, Observer: metrics, Logger: log, Now: cfg.Now,
 	})
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
-	api := agentapi.New(agentapi.Config{Keys: cfg.AgentKeys, Logger: log}, a.Store)
+	a.Gateway, err = telephony.New(telephony.Config{
+		PublicURL: cfg.PublicURL, AuthToken: cfg.AuthToken, OrgName: cfg.OrgName, Voices: cfg.Voices,
+		HandoffURL: cfg.HandoffURL, HandoffNumber: cfg.HandoffNumber, FallbackNumber: cfg.FallbackNumber,
+		HoldPause: cfg.HoldPause, Transport: cfg.Transport, Secret: cfg.SessionKey, MaxSockets: cfg.MaxStreams,
+	}, telephony.Deps{
+		Engine: a.Engine, Prompts: cat, Logger: log, Metrics: metrics, Now: cfg.Now, Sockets: a.Store,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	api, err := agentapi.New(agentapi.Config{
+		Keys: cfg.AgentKeys, MaxWaiters: cfg.AgentMaxWaiters, Logger: log, Registerer: a.Registry,
+	}, a.Store)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/twilio/", a.Gateway.Handler())
-	mux.Handle("/v1/", api.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
-	a.Handler = mux
+	a.Handler = api.Wrap(mux) // the agent API answers /v1/ paths a mux would redirect
 	return a, nil
 }
 
-// ready reports whether Redis answers and the AS metadata is reachable.
-// The answer is kept for readyTTL, so probes (and anyone else who can reach
-// the listener) cannot turn it into traffic at the AS.
+// ready reports whether Redis can serve (redisconn.Ready: a PING, or on a
+// cluster CLUSTER INFO of one primary saying cluster_state:ok) and the AS
+// metadata is reachable, and names the Redis mode. The answer is kept for
+// readyTTL, so probes (and anyone else who can reach the listener) cannot
+// turn it into traffic at the AS or Redis.
 func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 	a.readyMu.Lock()
 	if time.Since(a.readyAt) > readyTTL {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		checks := map[string]string{"redis": "ok", "authorization_server": "ok"}
+		checks := map[string]string{"redis": "ok", "redis_mode": a.redisMode, "authorization_server": "ok"}
 		status := http.StatusOK
-		if err := a.Store.Ping(ctx); err != nil {
+		if err := redisconn.Ready(ctx, a.Redis, a.probeKey); errors.Is(err, redisconn.ErrNotServing) {
+			checks["redis"], status = "not_serving", http.StatusServiceUnavailable
+		} else if err != nil {
 			checks["redis"], status = "unreachable", http.StatusServiceUnavailable
 		}
 		if _, err := authclient.Discover(ctx, a.hc, a.Metadata.Issuer); err != nil {
@@ -227,10 +257,14 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 
 const readyTTL = 2 * time.Second
 
-// Shutdown lets verifications still running finish (their results must
-// reach Redis), then closes the store and Redis.
+// Shutdown closes live streams, lets verifications still running finish
+// (their results must reach Redis) until ctx ends, then closes the store and
+// Redis. A verification cut short is taken over by another instance.
 func (a *App) Shutdown(ctx context.Context) error {
 	err := a.Gateway.Shutdown(ctx)
+	if eerr := a.Engine.Shutdown(ctx); err == nil {
+		err = eerr
+	}
 	a.Close()
 	return err
 }

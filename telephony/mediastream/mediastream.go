@@ -1,7 +1,16 @@
-package telephony
+// Package mediastream is the wire codec of Twilio Media Streams (Twilio
+// "Media Streams - WebSocket Messages"), both directions: Message decodes
+// any message (what Twilio sends: connected, start, media, dtmf, mark, stop;
+// and what we send: media, mark, clear), Outbound encodes what the gateway
+// sends, Inbound encodes what Twilio sends (for the simulator and tests).
+//
+// Inbound messages arrive fifty times a second per call, so decoding reads
+// into a reused Message whose fields alias the frame: no allocation per
+// media message. The rare start message keeps its raw JSON and is decoded
+// with encoding/json once per stream.
+package mediastream
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,31 +18,27 @@ import (
 	"unicode/utf8"
 )
 
-// This file is the Media Streams message codec (Twilio "Media Streams -
-// WebSocket Messages"). Inbound messages arrive fifty times a second per
-// call, so decoding reads into a reused mediaMessage whose fields alias the
-// frame: no allocation per media message. The rare start message keeps its
-// raw JSON and is decoded with encoding/json once per stream.
-
-// frameBytes is one 20 ms frame of 8 kHz μ-law, the payload size Twilio
+// FrameBytes is one 20 ms frame of 8 kHz μ-law, the payload size Twilio
 // sends and the size of the frames we send.
-const frameBytes = 160
+const FrameBytes = 160
 
-// payloadChunk is how many base64 characters decode into at most frameBytes
+// payloadChunk is how many base64 characters decode into at most FrameBytes
 // bytes; longer payloads are decoded chunk by chunk into the same buffer.
-const payloadChunk = frameBytes / 3 * 4
+const payloadChunk = FrameBytes / 3 * 4
 
 // maxJSONDepth bounds nesting in skipped values, so hostile input cannot
 // exhaust the stack.
 const maxJSONDepth = 32
 
-var errMalformed = errors.New("telephony: malformed media stream message")
+// ErrMalformed is wrapped by every decoding error: the message is not a
+// Media Streams message. Errors name the problem, never the content.
+var ErrMalformed = errors.New("mediastream: malformed message")
 
-// mediaMessage is one decoded inbound message. Byte-slice fields alias the
-// frame passed to unmarshal (or the message's own scratch space for strings
-// that held escapes) and are valid until the next unmarshal. A field absent
+// Message is one decoded inbound message. Byte-slice fields alias the
+// frame passed to Unmarshal (or the message's own scratch space for strings
+// that held escapes) and are valid until the next Unmarshal. A field absent
 // from the message is nil.
-type mediaMessage struct {
+type Message struct {
 	Event          []byte
 	SequenceNumber []byte
 	StreamSid      []byte
@@ -41,14 +46,14 @@ type mediaMessage struct {
 	DTMF           struct{ Track, Digit []byte }
 	Mark           struct{ Name []byte }
 	Stop           struct{ AccountSid, CallSid []byte }
-	// Start is the raw JSON of the start object; see decodeStart.
+	// Start is the raw JSON of the start object; see DecodeStart.
 	Start []byte
 
 	scratch []byte
 }
 
-// streamStart is the start message's "start" object.
-type streamStart struct {
+// Start is the start message's "start" object.
+type Start struct {
 	AccountSid       string            `json:"accountSid"`
 	StreamSid        string            `json:"streamSid"`
 	CallSid          string            `json:"callSid"`
@@ -61,25 +66,25 @@ type streamStart struct {
 	} `json:"mediaFormat"`
 }
 
-// decodeStart decodes the start object of the last message.
-func (m *mediaMessage) decodeStart() (streamStart, error) {
-	var s streamStart
+// DecodeStart decodes the start object of the last message.
+func (m *Message) DecodeStart() (Start, error) {
+	var s Start
 	if m.Start == nil {
-		return s, fmt.Errorf("%w: start message without start object", errMalformed)
+		return s, fmt.Errorf("%w: start message without start object", ErrMalformed)
 	}
 	if err := json.Unmarshal(m.Start, &s); err != nil {
-		return s, fmt.Errorf("%w: start object: %v", errMalformed, err)
+		return s, fmt.Errorf("%w: start object: %v", ErrMalformed, err)
 	}
 	return s, nil
 }
 
-// unmarshal decodes one text frame. Keys are matched exactly (Twilio's
+// Unmarshal decodes one text frame. Keys are matched exactly (Twilio's
 // camelCase); unknown keys are skipped; a known key holding the wrong JSON
 // type, or anything that is not one valid JSON object, is an error wrapping
-// errMalformed. Errors name the problem, never the content.
-func (m *mediaMessage) unmarshal(data []byte) error {
+// ErrMalformed. Errors name the problem, never the content.
+func (m *Message) Unmarshal(data []byte) error {
 	scratch := m.scratch[:0]
-	*m = mediaMessage{scratch: scratch}
+	*m = Message{scratch: scratch}
 	d := decoder{b: data, m: m}
 	if err := d.object(0, d.top); err != nil {
 		return err
@@ -99,11 +104,11 @@ func (m *mediaMessage) unmarshal(data []byte) error {
 type decoder struct {
 	b []byte
 	i int
-	m *mediaMessage
+	m *Message
 }
 
 func (d *decoder) fail(what string) error {
-	return fmt.Errorf("%w: %s at byte %d", errMalformed, what, d.i)
+	return fmt.Errorf("%w: %s at byte %d", ErrMalformed, what, d.i)
 }
 
 func (d *decoder) ws() {
@@ -461,87 +466,4 @@ func (d *decoder) number() error {
 		}
 	}
 	return nil
-}
-
-// decodePayload base64-decodes a media payload into buf, chunk by chunk,
-// calling each with every decoded chunk (at most frameBytes bytes). It
-// returns the number of bytes decoded. Nothing is allocated.
-func decodePayload(buf *[frameBytes]byte, payload []byte, each func([]byte)) (int, error) {
-	total := 0
-	for len(payload) > 0 {
-		k := min(len(payload), payloadChunk)
-		n, err := base64.StdEncoding.Decode(buf[:], payload[:k])
-		if err != nil {
-			return total, fmt.Errorf("%w: payload is not base64", errMalformed)
-		}
-		if len(payload) > k && n < k/4*3 {
-			// Padding inside the payload: not one base64 string.
-			return total, fmt.Errorf("%w: payload is not base64", errMalformed)
-		}
-		payload = payload[k:]
-		total += n
-		each(buf[:n])
-	}
-	return total, nil
-}
-
-// outMessage is one message we send to Twilio (bidirectional streams only):
-// media, mark or clear. MarshalTo appends its JSON text without allocating
-// beyond dst's growth.
-type outMessage struct {
-	Event     string // "media", "mark" or "clear"
-	StreamSid string
-	Payload   []byte // raw μ-law; base64-encoded on the wire
-	Mark      string
-}
-
-// MarshalTo appends m as JSON to dst. Twilio's outbound messages carry no
-// sequenceNumber.
-func (m *outMessage) MarshalTo(dst []byte) []byte {
-	dst = append(dst, `{"event":`...)
-	dst = appendJSONString(dst, m.Event)
-	dst = append(dst, `,"streamSid":`...)
-	dst = appendJSONString(dst, m.StreamSid)
-	switch m.Event {
-	case "media":
-		dst = append(dst, `,"media":{"payload":"`...)
-		dst = base64.StdEncoding.AppendEncode(dst, m.Payload)
-		dst = append(dst, `"}`...)
-	case "mark":
-		dst = append(dst, `,"mark":{"name":`...)
-		dst = appendJSONString(dst, m.Mark)
-		dst = append(dst, '}')
-	}
-	return append(dst, '}')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string, escaping what RFC 8259
-// requires plus <, > and & (as encoding/json does).
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
 }
