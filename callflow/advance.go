@@ -98,8 +98,18 @@ type snapshot struct {
 	answersLost bool
 }
 
-func (e *Engine) load(ctx context.Context, sid string) (snapshot, error) {
-	sess, err := e.store.Load(ctx, sid)
+// load reads the call; with step > 0 it may come from what this instance
+// last saw of the call at that step (store.LoadAt).
+func (e *Engine) load(ctx context.Context, sid string, step int64) (snapshot, error) {
+	var (
+		sess store.Session
+		err  error
+	)
+	if step > 0 {
+		sess, err = e.store.LoadAt(ctx, sid, step)
+	} else {
+		sess, err = e.store.Load(ctx, sid)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return snapshot{sess: store.Session{CallSid: sid}, isNew: true}, nil
 	}
@@ -134,7 +144,7 @@ func (e *Engine) Current(ctx context.Context, sid string) (Turn, error) {
 	if !ivr.ValidCallSid(sid) {
 		return Turn{}, ErrBadCall
 	}
-	cur, err := e.load(ctx, sid)
+	cur, err := e.load(ctx, sid, 0)
 	if err != nil {
 		return Turn{}, err
 	}
@@ -167,10 +177,42 @@ func (e *Engine) Advance(ctx context.Context, c Call, ev dialog.Event) (Turn, er
 	if c.Wait <= 0 {
 		c.Wait = e.cfg.VerifyWait
 	}
+	if _, start := ev.(dialog.Start); start {
+		// A call's first webhook is almost always for a call nobody has seen:
+		// create it without reading first. If it exists (Twilio repeated the
+		// webhook), the create loses its compare-and-set and the call is
+		// read and resumed below.
+		next, actions := e.machine.Step(dialog.State{}, dialog.Start{})
+		saved, err := e.save(ctx, snapshot{sess: store.Session{CallSid: c.Sid}, isNew: true}, next, saveExtras{})
+		if err == nil {
+			return Turn{State: next, Actions: actions, Step: saved.sess.Step, Event: EventStart}, nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return Turn{}, err
+		}
+	}
 	for range 3 {
-		cur, err := e.load(ctx, c.Sid)
+		cur, err := e.load(ctx, c.Sid, c.Step)
 		if err != nil {
 			return Turn{}, err
+		}
+		orphaned := func() bool {
+			return cur.state.Node == dialog.NodeVerifying && !cur.isNew && !cur.answersLost && cur.sess.Lease.Expired(e.now())
+		}
+		if orphaned() && c.Step > 0 {
+			// What this instance remembers of the lease may be older than
+			// its owner's last renewal (which does not move the step): read
+			// it again before taking anything over.
+			if cur, err = e.load(ctx, c.Sid, 0); err != nil {
+				return Turn{}, err
+			}
+		}
+		if orphaned() {
+			t, err := e.takeover(ctx, c, cur)
+			if errors.Is(err, store.ErrConflict) {
+				continue // someone else took it over first: look again
+			}
+			return t, err
 		}
 		applied := ev
 		switch _, isStart := ev.(dialog.Start); {
@@ -180,13 +222,6 @@ func (e *Engine) Advance(ctx context.Context, c Call, ev dialog.Event) (Turn, er
 			applied = dialog.AnswersLost{}
 		case isStart, c.Step != cur.sess.Step:
 			applied = dialog.Resume{}
-		}
-		if cur.state.Node == dialog.NodeVerifying && !cur.isNew && !cur.answersLost && cur.sess.Lease.Expired(e.now()) {
-			t, err := e.takeover(ctx, c, cur)
-			if errors.Is(err, store.ErrConflict) {
-				continue // someone else took it over first: look again
-			}
-			return t, err
 		}
 		next, actions := e.machine.Step(cur.state, applied)
 		if _, resume := applied.(dialog.Resume); resume {

@@ -33,6 +33,10 @@ type Store interface {
 	// there is none, and the session without its answers together with an
 	// error wrapping store.ErrSealBroken when the answers cannot be opened.
 	Load(ctx context.Context, callSid string) (store.Session, error)
+	// LoadAt is Load for a request issued for step: it may answer from
+	// what this instance last saw of the call at that step, which the next
+	// Save's compare-and-set checks. Same errors as Load.
+	LoadAt(ctx context.Context, callSid string, step int64) (store.Session, error)
 	// Save writes sess if the stored step is still prevStep. It returns
 	// store.ErrConflict when another writer won, store.ErrNotFound when the
 	// session has gone, and an error wrapping store.ErrEventNotAppended

@@ -134,7 +134,7 @@ func (e *Engine) runVerification(cur snapshot, owner string) verifyDone {
 		if _, again := verifyAction(t.Actions); !again {
 			return verifyDone{t, nil}
 		}
-		if cur, err = e.load(ctx, cur.sess.CallSid); err != nil {
+		if cur, err = e.load(ctx, cur.sess.CallSid, 0); err != nil {
 			return verifyDone{Turn{}, err}
 		}
 	}
@@ -205,7 +205,7 @@ func (e *Engine) finish(ctx context.Context, cur snapshot, res dialog.VerifyResu
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			var err error
-			if cur, err = e.load(ctx, sid); err != nil {
+			if cur, err = e.load(ctx, sid, 0); err != nil {
 				lastErr = err
 				if !sleep(ctx, &backoff) {
 					break

@@ -80,12 +80,41 @@ func (s *Store) EndCall(ctx context.Context, callSid string, grace time.Duration
 	if grace < 0 {
 		grace = 0
 	}
+	s.recent.drop(callSid)
 	graceMs := grace.Milliseconds()
 	if grace > 0 && graceMs == 0 {
 		graceMs = 1
 	}
-	res, err := endScript.Run(ctx, s.rdb, []string{s.callKey(callSid), s.tokenKey(callSid)}, graceMs).Slice()
+	// One round trip: the script and, pipelined with it, the event. The
+	// stream is in another slot than the call, so the XADD cannot depend on
+	// the script; when the call was already ended (a repeated callback), the
+	// entry is withdrawn again, which costs a second round trip only then.
+	now := s.now()
+	keys := []string{s.callKey(callSid), s.tokenKey(callSid)}
+	var script *redis.Cmd
+	var xadd *redis.StringCmd
+	for attempt := 0; attempt < 2; attempt++ {
+		pipe := s.rdb.Pipeline()
+		if attempt == 0 {
+			script = endScript.EvalSha(ctx, pipe, keys, graceMs)
+		} else {
+			script = endScript.Eval(ctx, pipe, keys, graceMs)
+		}
+		xadd = pipe.XAdd(ctx, s.eventArgs(callSid, ivr.EventEnded, now))
+		_, _ = pipe.Exec(ctx) // errors are read per command below
+		if err := script.Err(); attempt == 0 && err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			if id, xerr := xadd.Result(); xerr == nil {
+				_ = s.rdb.XDel(ctx, s.eventsKey(), id).Err()
+			}
+			continue
+		}
+		break
+	}
+	res, err := script.Slice()
 	if err != nil {
+		if id, xerr := xadd.Result(); xerr == nil {
+			_ = s.rdb.XDel(ctx, s.eventsKey(), id).Err()
+		}
 		return nil, fmt.Errorf("store: end call %s: %w", callSid, err)
 	}
 	if len(res) != 2 {
@@ -99,16 +128,20 @@ func (s *Store) EndCall(ctx context.Context, callSid string, grace time.Duration
 		v, _ := fields[i+1].(string)
 		m[k] = v
 	}
-	now := s.now()
 	if len(m) > 0 {
 		if t, derr := s.decodeToken(callSid, m, now); derr == nil {
 			tok = &t
 		}
 	}
 	if changed != 1 {
+		// Best effort: a stray "ended" for a call that had already ended
+		// is what at-least-once stream consumers tolerate anyway.
+		if id, xerr := xadd.Result(); xerr == nil {
+			_ = s.rdb.XDel(ctx, s.eventsKey(), id).Err()
+		}
 		return tok, ErrAlreadyEnded
 	}
-	if err := s.rdb.XAdd(ctx, s.eventArgs(callSid, ivr.EventEnded, now)).Err(); err != nil {
+	if err := xadd.Err(); err != nil {
 		return tok, fmt.Errorf("store: end call %s: %w: %w", callSid, ErrEventNotAppended, err)
 	}
 	return tok, nil

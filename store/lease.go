@@ -71,12 +71,16 @@ func (s *Store) RenewLease(ctx context.Context, callSid, owner string, until tim
 	if owner == "" || strings.Contains(owner, "|") {
 		return fmt.Errorf("%w: lease owner", ErrInvalid)
 	}
-	n, err := renewScript.Run(ctx, s.rdb, []string{s.callKey(callSid)}, owner, Lease{owner, until}.encode()).Int64()
+	enc := Lease{owner, until}.encode()
+	n, err := renewScript.Run(ctx, s.rdb, []string{s.callKey(callSid)}, owner, enc).Int64()
 	if err != nil {
+		s.recent.drop(callSid)
 		return fmt.Errorf("store: renew lease %s: %w", callSid, err)
 	}
 	if n != 1 {
+		s.recent.drop(callSid)
 		return fmt.Errorf("store: renew lease %s: %w", callSid, ErrLeaseLost)
 	}
+	s.recent.setField(callSid, fLease, enc)
 	return nil
 }

@@ -72,11 +72,38 @@ func (s *Store) Load(ctx context.Context, callSid string) (Session, error) {
 	}
 	m, err := s.rdb.HGetAll(ctx, s.callKey(callSid)).Result()
 	if err != nil {
+		s.recent.drop(callSid)
 		return Session{}, fmt.Errorf("store: load session %s: %w", callSid, err)
 	}
 	if len(m) == 0 {
+		s.recent.drop(callSid)
 		return Session{}, fmt.Errorf("store: load session %s: %w", callSid, ErrNotFound)
 	}
+	sess, err := s.decode(callSid, m)
+	if err == nil {
+		s.recent.put(callSid, &cached{step: sess.Step, fields: m, answersSum: answersSum(sess.Answers)})
+	}
+	return sess, err
+}
+
+// LoadAt is Load for a request that was issued for step: when this
+// instance last saw the call at that step (it served the call's previous
+// step), the session comes from memory and no round trip is made; the
+// compare-and-set of the next Save tells whether anything changed in
+// between. Otherwise it is Load.
+func (s *Store) LoadAt(ctx context.Context, callSid string, step int64) (Session, error) {
+	if err := checkSid(callSid); err != nil {
+		return Session{}, err
+	}
+	if c := s.recent.get(callSid, step); c != nil {
+		return s.decode(callSid, c.fields)
+	}
+	return s.Load(ctx, callSid)
+}
+
+// decode turns a session hash into a Session with its answers opened; see
+// Load for the errors.
+func (s *Store) decode(callSid string, m map[string]string) (Session, error) {
 	sess, err := decodeSession(callSid, m)
 	if err != nil {
 		return Session{}, fmt.Errorf("store: load session %s: %w", callSid, err)
@@ -219,42 +246,74 @@ func (s *Store) Save(ctx context.Context, sess Session, prevStep int64, x SaveEx
 	}
 	deadline := sess.CreatedAt.Add(s.ttl)
 
+	// What the hash holds now, when this instance knows it (it read or
+	// wrote the call at prevStep): then only what differs is written.
+	var before map[string]string
+	var beforeSum [32]byte
+	if c := s.recent.get(sess.CallSid, prevStep); c != nil {
+		before, beforeSum = c.fields, c.answersSum
+	}
+	after := make(map[string]string, len(before)+4)
+	for k, v := range before {
+		after[k] = v
+	}
 	args := make([]any, 8, 8+16)
 	args[0] = prevStep
 	args[1] = deadline.UnixMilli()
-	var del []any
-	set := []any{
-		fStep, sess.Step,
-		fPhase, string(sess.Phase),
-		fAttempts, sess.Attempts,
-		fCreatedAt, sess.CreatedAt.UTC().Format(time.RFC3339Nano),
+	var del, set []any
+	put := func(field, value string) {
+		if old, ok := before[field]; ok && old == value {
+			return
+		}
+		set = append(set, field, value)
+		after[field] = value
+	}
+	remove := func(field string) {
+		if _, ok := before[field]; before != nil && !ok {
+			return
+		}
+		del = append(del, field)
+		delete(after, field)
+	}
+	put(fStep, strconv.FormatInt(sess.Step, 10))
+	put(fPhase, string(sess.Phase))
+	put(fAttempts, strconv.Itoa(sess.Attempts))
+	if _, known := before[fCreatedAt]; !known {
+		// Written once, at creation (or when the hash is not known here).
+		put(fCreatedAt, sess.CreatedAt.UTC().Format(time.RFC3339Nano))
 	}
 	if sess.VerifiedAt.IsZero() {
-		del = append(del, fVerifiedAt)
+		remove(fVerifiedAt)
 	} else {
-		set = append(set, fVerifiedAt, sess.VerifiedAt.UTC().Format(time.RFC3339Nano))
+		put(fVerifiedAt, sess.VerifiedAt.UTC().Format(time.RFC3339Nano))
 	}
 	if len(sess.Dialog) == 0 {
-		del = append(del, fDialog)
+		remove(fDialog)
 	} else {
-		set = append(set, fDialog, sess.Dialog)
+		put(fDialog, string(sess.Dialog))
 	}
 	if x.Lease != nil {
 		if x.Lease.IsZero() {
-			del = append(del, fLease)
+			remove(fLease)
 		} else {
-			set = append(set, fLease, x.Lease.encode())
+			put(fLease, x.Lease.encode())
 		}
 	}
 	terminal := sess.Phase.Final()
-	if len(sess.Answers) == 0 || terminal {
-		del = append(del, fAnswers)
-	} else {
+	sum := answersSum(sess.Answers)
+	switch {
+	case len(sess.Answers) == 0 || terminal:
+		remove(fAnswers)
+		sum = [32]byte{}
+	case before != nil && sum == beforeSum:
+		// Unchanged: the sealed value stays as it is, not sealed again.
+	default:
 		sealed, err := s.seal(sess.CallSid, sess.Answers)
 		if err != nil {
 			return err
 		}
 		set = append(set, fAnswers, sealed)
+		after[fAnswers] = string(sealed)
 	}
 	args[2] = len(del)
 	args[3] = len(set)
@@ -281,15 +340,22 @@ func (s *Store) Save(ctx context.Context, sess Session, prevStep int64, x SaveEx
 	keys := []string{s.callKey(sess.CallSid), s.tokenKey(sess.CallSid)}
 
 	res, err := s.runSave(ctx, keys, args, x.Event, sess.CallSid, now)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrEventNotAppended) {
+		s.recent.drop(sess.CallSid)
 		return fmt.Errorf("store: save session %s: %w", sess.CallSid, err)
 	}
 	switch res {
 	case 1:
+		s.recent.put(sess.CallSid, &cached{step: sess.Step, fields: after, answersSum: sum})
+		if err != nil {
+			return fmt.Errorf("store: save session %s: %w", sess.CallSid, err)
+		}
 		return nil
 	case -1:
+		s.recent.drop(sess.CallSid)
 		return fmt.Errorf("store: save session %s: %w", sess.CallSid, ErrNotFound)
 	default:
+		s.recent.drop(sess.CallSid)
 		return fmt.Errorf("store: save session %s at step %d: %w", sess.CallSid, prevStep, ErrConflict)
 	}
 }
@@ -337,7 +403,7 @@ func (s *Store) runSave(ctx context.Context, keys []string, args []any, event iv
 		}
 		if xadd != nil && won {
 			if xerr := xadd.Err(); xerr != nil {
-				return 0, fmt.Errorf("%w: %w", ErrEventNotAppended, xerr)
+				return res, fmt.Errorf("%w: %w", ErrEventNotAppended, xerr)
 			}
 		}
 		return res, nil

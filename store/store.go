@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ivr-gateway/ivr"
 )
 
 // Errors returned by Store methods; check them with errors.Is.
@@ -81,7 +83,11 @@ type Options struct {
 	SessionTTL          time.Duration // default 2h: max call lifetime; the TTL is set at creation and never extended past creation+SessionTTL
 	EventsMaxLen        int64         // default 100000
 	CallerLimit         int           // per caller number per hour, default 6 (IVR_CALLER_LIMIT)
-	Now                 func() time.Time
+	// RecentCalls bounds the calls whose session this instance keeps in
+	// memory, answers sealed, to skip the read of their next step (recent.go);
+	// default 10000; negative: none.
+	RecentCalls int
+	Now         func() time.Time
 }
 
 // Store is the Redis layer. It is safe for concurrent use.
@@ -95,6 +101,7 @@ type Store struct {
 	limit     int64
 	now       func() time.Time
 	notify    notifier      // notify.go: classic or sharded Pub/Sub
+	recent    *recent       // recent.go; nil: none
 	save      *redis.Script // saveScript; a test swaps in an uncached copy
 	closed    atomic.Bool
 }
@@ -150,6 +157,12 @@ func New(rdb redis.UniversalClient, opt Options) (*Store, error) {
 		save:      saveScript,
 	}
 	s.notify = newNotifier(rdb, opt.Prefix)
+	switch {
+	case opt.RecentCalls == 0:
+		s.recent = newRecent(10000)
+	case opt.RecentCalls > 0:
+		s.recent = newRecent(opt.RecentCalls)
+	}
 	return s, nil
 }
 
@@ -172,18 +185,11 @@ func (s *Store) callKey(sid string) string  { return s.prefix + "call:{" + sid +
 func (s *Store) tokenKey(sid string) string { return s.prefix + "token:{" + sid + "}" }
 func (s *Store) eventsKey() string          { return s.prefix + "events" }
 
-// checkSid rejects call SIDs that could break the key layout: Twilio's are
-// "CA" + 32 hex digits; we accept any short token of letters, digits, '-'
-// and '_' so tests and the terminal phone can use their own.
+// checkSid rejects anything but a Twilio call SID (ivr.ValidCallSid, the
+// one rule every package applies) before it becomes part of a key name.
 func checkSid(sid string) error {
-	if sid == "" || len(sid) > 64 {
-		return fmt.Errorf("%w: call SID length %d", ErrInvalid, len(sid))
-	}
-	for i := 0; i < len(sid); i++ {
-		c := sid[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return fmt.Errorf("%w: call SID has a character outside [A-Za-z0-9_-]", ErrInvalid)
-		}
+	if !ivr.ValidCallSid(sid) {
+		return fmt.Errorf("%w: not a call SID (CA and 32 hex digits)", ErrInvalid)
 	}
 	return nil
 }

@@ -23,8 +23,10 @@ func callerRef(key []byte, from string) string {
 		return ""
 	}
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte("ivr-caller:" + n))
-	return hex.EncodeToString(m.Sum(nil)[:16])
+	var b [48]byte
+	m.Write(append(append(b[:0], "ivr-caller:"...), n...))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0])[:16])
 }
 
 // normaliseNumber returns from in E.164 form ("+" and 7 to 15 digits), or

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -84,15 +83,21 @@ func TestWebhookDeadlineWhenRedisStalls(t *testing.T) {
 	form := url.Values{"CallSid": {sid}, "From": {"+15555550100"}}
 	rec := post(h.App.Handler, "/twilio/voice", form, true)
 	t.Logf("voice: %d", rec.Code)
-	// Next: Load reply delayed 1.9 s, then Redis hangs.
-	p.delayNext.Store(int64(1900 * time.Millisecond))
+	// Redis stalls mid-reply on the step's next command (the read, or the
+	// save when this instance remembers the call) for longer than the
+	// webhook may take, then hangs.
+	p.delayNext.Store(int64(30 * time.Second))
 	form2 := url.Values{"CallSid": {sid}, "From": {"+15555550100"}, "Digits": {"1"}}
 	start := time.Now()
 	rec = post(h.App.Handler, "/twilio/gather?step=1", form2, true)
 	el := time.Since(start)
 	t.Logf("gather answered %d after %v", rec.Code, el)
 	// The contract's bound, not a speed claim: Twilio gets TwiML in time.
-	if el > 10*time.Second || rec.Code != 200 || !strings.Contains(rec.Body.String(), "trouble") {
-		t.Errorf("webhook answered %d after %v (want the apology TwiML within 10 s): %.200s", rec.Code, el, rec.Body.String())
+	// What it says depends on where the stall hit: the apology, or (when
+	// the client retried on a fresh connection and found its own save
+	// applied) the next question. Either is valid TwiML in time.
+	if el > 10*time.Second || rec.Code != 200 {
+		t.Errorf("webhook answered %d after %v (want TwiML within 10 s): %.200s", rec.Code, el, rec.Body.String())
 	}
+	validTwiML(t, rec.Body.String())
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -97,6 +98,7 @@ type Gateway struct {
 	clock   Clock       // Media Streams timers
 	audio   PromptAudio // Media Streams prompts
 	live    liveSet     // live WebSocket sessions, closed on Shutdown
+	twiml   twimlCache  // rendered documents, the step left open
 	sockets SocketClaims
 	// callerKey keys caller references, bindKey the WebSocket bindings.
 	callerKey, bindKey []byte
@@ -178,17 +180,41 @@ func (g *Gateway) Handler() http.Handler {
 		mux.Handle("POST /twilio/relay-done", g.webhook("relay-done", g.relayDone))
 	}
 	// Every other /twilio/ request (another path, another method) is
-	// checked too: unsigned gets 403 like everywhere under /twilio/ (contract
-	// §1), signed gets 404.
-	mux.HandleFunc("/twilio/", func(w http.ResponseWriter, r *http.Request) {
+	// checked too: unsigned gets 403 like everywhere under /twilio/
+	// (docs/routes.md), signed gets 404.
+	other := func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := g.authenticate(w, r); !ok {
 			g.metrics.signatureFailures.Inc()
 			w.WriteHeader(http.StatusForbidden)
 			return
 		}
 		http.NotFound(w, r)
+	}
+	mux.HandleFunc("/twilio/", other)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A path the mux would clean ("//", "/./", "/../") gets no
+		// redirect: Twilio never asks for one, and an unsigned request
+		// gets 403 whatever its path.
+		if p := r.URL.Path; path.Clean(p) != p && path.Clean(p)+"/" != p {
+			other(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
 	})
-	return mux
+}
+
+// Wrap sends every request whose path is under /twilio/ (once cleaned) to
+// the gateway, and the rest to next: an outer mux would otherwise answer
+// "/twilio/../twilio/voice" with a redirect before any signature check.
+func (g *Gateway) Wrap(next http.Handler) http.Handler {
+	h := g.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(path.Clean("/"+r.URL.Path)+"/", "/twilio/") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Shutdown closes live WebSocket sessions, Media Streams and

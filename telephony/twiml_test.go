@@ -3,6 +3,7 @@ package telephony
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,5 +83,68 @@ func TestTwiMLGolden(t *testing.T) {
 				t.Errorf("TwiML differs from %s:\n got  %s\n want %s", path, got, want)
 			}
 		})
+	}
+}
+
+// TestTwiMLTemplates: a document served from a kept template is the one
+// rendered afresh, for any step; documents that carry the caller's date of
+// birth are never kept.
+func TestTwiMLTemplates(t *testing.T) {
+	cat, err := prompts.Load("en-US")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := dialog.New(dialog.Config{HasFallback: true})
+	dob, _ := kba.ParseISODate("1977-03-09")
+	g := &Gateway{cfg: Config{PublicURL: "https://ivr.example.test", OrgName: "Example Health", HoldPause: 2 * time.Second,
+		FallbackNumber: "+15555550199"}, cat: cat, machine: m}
+	prompt := func(s dialog.State) []dialog.Action { _, a := m.Step(s, dialog.Resume{}); return a }
+	_, start := m.Step(dialog.State{}, dialog.Start{})
+	cases := []struct {
+		name    string
+		state   dialog.State
+		actions []dialog.Action
+		keep    bool
+	}{
+		{"greeting", dialog.State{Lang: kba.English}, start, true},
+		{"dob", dialog.State{Node: dialog.NodeDOB, Lang: kba.English}, prompt(dialog.State{Node: dialog.NodeDOB, Lang: kba.English}), true},
+		{"ssn4 again, Spanish", dialog.State{Node: dialog.NodeSSN4, Lang: kba.Spanish, Misses: 1}, prompt(dialog.State{Node: dialog.NodeSSN4, Lang: kba.Spanish, Misses: 1}), true},
+		{"hold", dialog.State{Node: dialog.NodeVerifying, Lang: kba.English}, []dialog.Action{dialog.Hold{}}, true},
+		{"hold again", dialog.State{Node: dialog.NodeVerifying, Lang: kba.English, Polls: 3}, []dialog.Action{dialog.Hold{}}, true},
+		{"transfer", dialog.State{Node: dialog.NodeFailed, Lang: kba.English}, prompt(dialog.State{Node: dialog.NodeFailed, Reason: dialog.ReasonAttempts, Lang: kba.English}), true},
+		{"date read back", dialog.State{Node: dialog.NodeConfirmDOB, Lang: kba.English}, prompt(dialog.State{Node: dialog.NodeConfirmDOB, Lang: kba.English, Answers: dialog.Answers{DOB: dob}}), false},
+	}
+	for _, tt := range cases {
+		for _, step := range []int64{3, 3, 41, 1234567} {
+			turn := callflow.Turn{State: tt.state, Actions: tt.actions, Step: step}
+			got := g.render(turn, callflow.Call{})
+			r := g.renderer(turn, callflow.Call{})
+			r.add(tt.actions)
+			if want := r.xml(); canon.TwiML(got, g.cfg.PublicURL) != canon.TwiML(want, g.cfg.PublicURL) {
+				t.Errorf("%s at step %d:\n got  %s\n want %s", tt.name, step, got, want)
+			}
+		}
+		_, kept := templateKey(turnView{actions: tt.actions, lang: string(tt.state.Lang)})
+		if kept != tt.keep {
+			t.Errorf("%s: kept %v, want %v", tt.name, kept, tt.keep)
+		}
+	}
+	for _, parts := range g.twiml.m {
+		if strings.Contains(strings.Join(parts, ""), "seventy-seven") {
+			t.Error("a template holds a date of birth")
+		}
+	}
+}
+
+// BenchmarkRenderQuestion is one question's TwiML, from its template.
+func BenchmarkRenderQuestion(b *testing.B) {
+	cat, _ := prompts.Load("en-US")
+	m := dialog.New(dialog.Config{})
+	g := &Gateway{cfg: Config{PublicURL: "https://ivr.example.test", OrgName: "Example Health", HoldPause: 2 * time.Second}, cat: cat, machine: m}
+	st, actions := m.Step(dialog.State{Node: dialog.NodeDOB, Lang: kba.English}, dialog.Resume{})
+	turn := callflow.Turn{State: st, Actions: actions, Step: 4}
+	b.ReportAllocs()
+	for b.Loop() {
+		g.render(turn, callflow.Call{})
 	}
 }

@@ -122,6 +122,9 @@ func parseRequest(route string, callerKey []byte, r *http.Request, form form) (*
 		},
 	}
 	req.call.Caller = callerRef(callerKey, form.get("From"))
+	if route == "relay-done" {
+		req.relay = parseRelayResult(form)
+	}
 	if sid := form.get("CallSid"); ivr.ValidCallSid(sid) {
 		req.call.Sid = sid
 	} else {
@@ -155,9 +158,14 @@ func (g *Gateway) advance(ctx context.Context, req *request, ev dialog.Event) (r
 // render turns a turn into TwiML; the call is needed to bind a
 // <Connect><Stream> to it.
 func (g *Gateway) render(t callflow.Turn, c callflow.Call) string {
-	r := g.renderer(t, c)
-	r.add(t.Actions)
-	return r.xml()
+	view := turnView{actions: t.Actions, lang: string(t.State.Lang), step: t.Step, polls: t.State.Polls,
+		perCall: g.cfg.Transport == TransportStream || g.cfg.Transport == TransportRelay}
+	return g.cachedRender(view, func(step int64) string {
+		r := g.renderer(t, c)
+		r.step = step
+		r.add(t.Actions)
+		return r.xml()
+	})
 }
 
 func (g *Gateway) renderer(t callflow.Turn, c callflow.Call) *renderer {

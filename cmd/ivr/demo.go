@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -32,6 +33,11 @@ import (
 // demoPatients is the default patient file of `ivr demo` and `ivr authserver`.
 const demoPatients = "authserver/testdata/patients.json"
 
+// demoCallerLimit is the demo's per-caller limit unless IVR_CALLER_LIMIT
+// says otherwise: above the gateway's 6, since every call from the
+// terminal phone comes from the same number.
+const demoCallerLimit = 20
+
 // runDemo starts everything on loopback in one process: Redis (embedded
 // unless REDIS_URL is set), the reference authorization server with the
 // demo patients, the demo MCP server and the gateway, then prints how to call.
@@ -41,11 +47,32 @@ func runDemo(ctx context.Context, args []string, env environ, stdout, stderr io.
 	addr := fs.String("addr", env.or("IVR_ADDR", "127.0.0.1:8080"), "gateway listen address (IVR_ADDR)")
 	patients := fs.String("patients", env.or("IVR_AS_PATIENTS", demoPatients), "patient file (contract §7 format) (IVR_AS_PATIENTS)")
 	token := fs.String("twilio-auth-token", env("TWILIO_AUTH_TOKEN"), "Twilio auth token the gateway checks signatures with; empty: a random one (TWILIO_AUTH_TOKEN)")
-	logFormat := fs.String("log-format", env.or("IVR_LOG_FORMAT", "text"), "log format: json or text")
+	logFormat := fs.String("log-format", env.or("IVR_LOG_FORMAT", "text"), "log format: text (compact lines for this terminal) or json (IVR_LOG_FORMAT)")
+	callerLimit := demoCallerLimit
+	if v := env("IVR_CALLER_LIMIT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("IVR_CALLER_LIMIT=%q: want a positive number", v)
+		}
+		callerLimit = n
+	}
+	fs.IntVar(&callerLimit, "caller-limit", callerLimit, "verification attempts per caller number per hour (IVR_CALLER_LIMIT)")
+	transport := fs.String("transport", env.or("IVR_TRANSPORT", "gather"), "gather, stream or relay (IVR_TRANSPORT); ivr call speaks every one")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log := newLogger(*logFormat, stderr)
+	if callerLimit < 1 {
+		return errors.New("demo: -caller-limit must be at least 1")
+	}
+	var log *slog.Logger
+	switch *logFormat {
+	case "text":
+		log = slog.New(newCompactHandler(stderr, nil))
+	case "json":
+		log = slog.New(slog.NewJSONHandler(stderr, nil))
+	default:
+		return fmt.Errorf("demo: -log-format %q: want text or json", *logFormat)
+	}
 	pats, err := loadPatients(*patients)
 	if err != nil {
 		return err
@@ -123,8 +150,8 @@ func runDemo(ctx context.Context, args []string, env environ, stdout, stderr io.
 	a, err := app.New(ctx, app.Config{
 		PublicURL: gatewayURL, AuthToken: *token, Redis: rdb, RedisPrefix: "demo:ivr:",
 		AuthIssuer: issuer, ClientID: "ivr-gateway", ClientSecret: clientSecret, Scope: mcpdemo.ScopePatientRead, Resource: resource,
-		AgentKeys: []string{agentKey}, SessionKey: sessionKey, CallerLimit: 20, MaxAttempts: 3,
-		OrgName: "Example Health", Languages: []string{"en-US", "es-US"},
+		AgentKeys: []string{agentKey}, SessionKey: sessionKey, CallerLimit: callerLimit, MaxAttempts: 3, CheckClient: true,
+		OrgName: "Example Health", Languages: []string{"en-US", "es-US"}, Transport: *transport,
 	}, log.With("component", "gateway"))
 	if err != nil {
 		return err
@@ -138,6 +165,10 @@ IVR demo is running (Ctrl-C to stop).
 
 Demo patients (fictional):
 %s
+Each caller number gets %d verification attempts an hour (-caller-limit or
+IVR_CALLER_LIMIT; ivr call -from +12025550143 calls from another number). Why a
+call failed is logged here, one "call failed" line with its reason.
+
 In another terminal, call the gateway as Twilio would:
 
   go run ./cmd/ivr call -url %s -token %s -agent-key %s -mcp-url %s
@@ -146,9 +177,9 @@ or unattended:
 
   printf 'silence\nsay:Maria Garcia\ndtmf:01051980\ndtmf:1234\n' | go run ./cmd/ivr call -url %s -token %s -agent-key %s -mcp-url %s -script -
 
-`, gatewayURL, issuer, resource, redisName(env), describePatients(pats),
+`, gatewayURL, issuer, resource, redisName(env), describePatients(pats), callerLimit,
 		gatewayURL, *token, agentKey, resource, gatewayURL, *token, agentKey, resource)
-	return serveUntilDone(ctx, gwLn, a, log)
+	return serveUntilDone(ctx, gwLn, a, log, 0) // nothing balances the demo: no drain delay
 }
 
 func redisName(env environ) string {
@@ -158,16 +189,52 @@ func redisName(env environ) string {
 	return "embedded (in-process)"
 }
 
+// describePatients lists the patients for the banner, saying which ones
+// the AS will ask for a texted code and why: their record says so, or their
+// name and date of birth also fit another patient (an ambiguous match
+// steps up; see lookAlikes).
 func describePatients(ps []authserver.Patient) string {
 	var b strings.Builder
-	for _, p := range ps {
-		otp := ""
-		if p.OTPRequired {
-			otp = "  (asks for a texted code: it is printed here)"
+	alike := lookAlikes(ps)
+	for i, p := range ps {
+		note := ""
+		switch {
+		case p.OTPRequired:
+			note = "  (asks for a texted code: printed here)"
+		case len(alike[i]) > 0:
+			note = "  (asks for a texted code: name and DOB also fit " + strings.Join(alike[i], ", ") + ")"
 		}
-		fmt.Fprintf(&b, "  %-22s DOB %s  SSN last 4: %s%s\n", p.GivenName+" "+p.FamilyName, p.Birthdate, p.SSNLast4, otp)
+		fmt.Fprintf(&b, "  %-22s DOB %s  SSN last 4: %s%s\n", p.GivenName+" "+p.FamilyName, p.Birthdate, p.SSNLast4, note)
 	}
 	return b.String()
+}
+
+// lookAlikes names, for each patient, the others whose date of birth is the
+// same and whose given and family names start alike (after folding case and
+// accents): the reference AS matches names tolerantly (Jaro-Winkler and
+// Double Metaphone), so "Jon Smith" also fits John Smyth, and a match that
+// fits two patients is stepped up to a texted code. A test checks this
+// guess against the reference AS for the demo's patients.
+func lookAlikes(ps []authserver.Patient) map[int][]string {
+	plain := strings.NewReplacer("á", "a", "à", "a", "â", "a", "ä", "a", "ã", "a", "é", "e", "è", "e", "ê", "e", "ë", "e",
+		"í", "i", "ì", "i", "î", "i", "ï", "i", "ó", "o", "ò", "o", "ô", "o", "ö", "o", "õ", "o",
+		"ú", "u", "ù", "u", "û", "u", "ü", "u", "ñ", "n", "ç", "c")
+	initial := func(s string) string {
+		for _, r := range plain.Replace(strings.ToLower(strings.TrimSpace(s))) {
+			return string(r)
+		}
+		return ""
+	}
+	out := map[int][]string{}
+	for i, p := range ps {
+		for j, q := range ps {
+			if i != j && p.Birthdate == q.Birthdate && initial(p.FamilyName) == initial(q.FamilyName) &&
+				initial(p.GivenName) == initial(q.GivenName) {
+				out[i] = append(out[i], q.GivenName+" "+q.FamilyName)
+			}
+		}
+	}
+	return out
 }
 
 func loadPatients(path string) ([]authserver.Patient, error) {

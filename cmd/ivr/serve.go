@@ -18,20 +18,25 @@ func runServe(ctx context.Context, args []string, env environ, stdout, stderr io
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	g := addGatewayFlags(fs, env)
+	pprofAddr := fs.String("pprof", "", "serve Go's profiler on this loopback address, e.g. 127.0.0.1:6060 (off when empty)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := g.config()
-	if err != nil {
-		return err
-	}
+	cfg := g.config()
 	log, closeLog := newServingLogger(g.logFormat, stderr)
 	defer closeLog()
+	if *pprofAddr != "" {
+		stop, err := startPprof(*pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	a, err := app.New(startCtx, cfg, log)
 	cancel()
 	if err != nil {
-		return err
+		return g.sortProblems(err)
 	}
 	ln, err := net.Listen("tcp", g.addr)
 	if err != nil {
@@ -39,13 +44,17 @@ func runServe(ctx context.Context, args []string, env environ, stdout, stderr io
 		return err
 	}
 	log.Info("gateway listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "issuer", a.Metadata.Issuer)
-	return serveUntilDone(ctx, ln, a, log)
+	return serveUntilDone(ctx, ln, a, log, g.drainDelay)
 }
 
-// serveUntilDone serves until ctx ends, then shuts down gracefully:
-// in-flight webhooks finish, background verifications land in Redis, Redis
-// connections drain.
-func serveUntilDone(ctx context.Context, ln net.Listener, a *app.App, log *slog.Logger) error {
+// serveUntilDone serves until ctx ends, then shuts down gracefully, in the
+// order a balanced deployment needs: /readyz turns 503 at once and the
+// instance keeps serving for drainDelay, so the balancer's health check
+// takes it out of the pool before anything is refused; then the listener
+// closes, in-flight webhooks finish, streams hand their calls back to TwiML,
+// and background verifications land in Redis or hand their lease back for
+// another instance to take over; then Redis connections close.
+func serveUntilDone(ctx context.Context, ln net.Listener, a *app.App, log *slog.Logger, drainDelay time.Duration) error {
 	srv := newHTTPServer(a.Handler)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -54,6 +63,16 @@ func serveUntilDone(ctx context.Context, ln net.Listener, a *app.App, log *slog.
 		a.Close()
 		return err
 	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining", "delay", drainDelay.String())
+	a.Drain()
+	if drainDelay > 0 {
+		select {
+		case <-time.After(drainDelay):
+		case err := <-errc:
+			a.Close()
+			return err
+		}
 	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)

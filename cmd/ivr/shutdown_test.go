@@ -45,7 +45,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serveUntilDone(ctx, ln, a, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- serveUntilDone(ctx, ln, a, slog.New(slog.DiscardHandler), 0) }()
 
 	call, turn, err := twiliosim.Dial(context.Background(), twiliosim.Config{BaseURL: base, PublicURL: base, AuthToken: "tok"})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -60,10 +61,20 @@ type Config struct {
 	HoldPause                 time.Duration
 	Transport                 string                // IVR_TRANSPORT: "gather" (default), "stream" or "relay"
 	MaxStreams                int                   // IVR_MAX_STREAMS: live WebSocket sessions per instance; 0: 1000
+	SocketClock               telephony.Clock       // the WebSocket transports' timers; nil: the wall clock (tests run it faster)
 	HTTPClient                *http.Client          // for the AS; default: 10 s timeout
 	Redis                     redis.UniversalClient // overrides RedisURL (tests)
 	Now                       func() time.Time
 	Registry                  *prometheus.Registry // default: a new one with Go and process collectors
+	// CheckClient has New authenticate the client at the AS once
+	// (authclient's CheckCredentials), so a wrong IVR_CLIENT_SECRET stops
+	// start-up; `ivr serve` and `ivr demo` set it. Tests that count AS
+	// requests leave it off.
+	CheckClient bool
+	// Problems are what the caller found wrong in its own parsing (flags,
+	// environment); New reports them together with its own in one
+	// *ConfigError.
+	Problems []Problem
 }
 
 // App is the assembled gateway.
@@ -81,6 +92,7 @@ type App struct {
 	redisMode string // reported by /readyz
 	probeKey  string // its slot picks the cluster node /readyz asks
 
+	draining    atomic.Bool
 	readyMu     sync.Mutex
 	readyAt     time.Time
 	readyStatus int
@@ -90,20 +102,16 @@ type App struct {
 }
 
 // New builds the gateway. A configuration that cannot work (no auth token,
-// AS metadata unreachable or incomplete, bad session key) is one clear error.
+// AS metadata unreachable or incomplete, bad session key, a client the AS
+// refuses when Config.CheckClient is set) is a *ConfigError listing every
+// such problem, one line each.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.AuthToken == "" {
-		return nil, errors.New("TWILIO_AUTH_TOKEN is not set: it is needed to check X-Twilio-Signature")
-	}
-	if cfg.PublicURL == "" {
-		return nil, errors.New("IVR_PUBLIC_URL is not set: it is the URL Twilio signs and the base of TwiML URLs")
-	}
-	if len(cfg.SessionKey) != 32 {
-		return nil, fmt.Errorf("IVR_SESSION_KEY must be 32 bytes in base64 (got %d bytes)", len(cfg.SessionKey))
-	}
+	// Every problem found before start-up is reported at once.
+	problems := merge(cfg.Problems, cfg.staticProblems())
+	cfg.PublicURL = publicURL(cfg.PublicURL, log)
 	reg := cfg.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -115,36 +123,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	ast := newASTransport(hc.Transport, reg)
 	hc.Transport = ast
-	var (
-		md  *authclient.Metadata
-		err error
-	)
-	switch {
-	case cfg.AuthIssuer != "":
-		md, err = authclient.Discover(ctx, hc, cfg.AuthIssuer)
-	case cfg.Resource != "":
-		md, err = authclient.DiscoverFromResource(ctx, hc, cfg.Resource)
-	default:
-		err = errors.New("neither IVR_AUTH_ISSUER nor IVR_RESOURCE is set")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("authorization server: %w", err)
-	}
-	ast.learn(md)
-	ac, err := authclient.New(authclient.Config{
-		Metadata: md, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-		Scope: cfg.Scope, Resource: cfg.Resource, HTTPClient: hc, Now: cfg.Now,
-	})
-	if err != nil {
-		return nil, err
+	md, ac, asProblems := connectAS(ctx, cfg, hc, cfg.CheckClient, ast.learn, log)
+	if problems = merge(problems, asProblems); len(problems) > 0 {
+		return nil, &ConfigError{Problems: problems}
 	}
 
 	a := &App{Metadata: md, log: log, hc: hc}
+	var err error
 	switch {
 	case cfg.Redis != nil:
 		a.Redis = cfg.Redis
-	case cfg.RedisURL == "" && cfg.RedisMode != "" && cfg.RedisMode != redisconn.ModeSingle:
-		return nil, fmt.Errorf("IVR_REDIS_MODE=%s needs REDIS_URL naming the seed nodes", cfg.RedisMode)
 	case cfg.RedisURL == "":
 		a.mini, err = miniredis.Run()
 		if err != nil {
@@ -203,6 +191,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		HoldPause: cfg.HoldPause, Transport: cfg.Transport, Secret: cfg.SessionKey, MaxSockets: cfg.MaxStreams,
 	}, telephony.Deps{
 		Engine: a.Engine, Prompts: cat, Logger: log, Metrics: metrics, Now: cfg.Now, Sockets: a.Store,
+		Clock: cfg.SocketClock,
 	})
 	if err != nil {
 		a.Close()
@@ -217,11 +206,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/twilio/", a.Gateway.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
-	a.Handler = api.Wrap(mux) // the agent API answers /v1/ paths a mux would redirect
+	// The gateway and the agent API answer their own paths, even those a
+	// mux would redirect (a signature or a key is checked first).
+	a.Handler = api.Wrap(a.Gateway.Wrap(mux))
 	return a, nil
 }
 
@@ -231,6 +221,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 // readyTTL, so probes (and anyone else who can reach the listener) cannot
 // turn it into traffic at the AS or Redis.
 func (a *App) ready(w http.ResponseWriter, r *http.Request) {
+	if a.draining.Load() {
+		// Going away: a balancer must stop sending before the listener
+		// closes (Drain), whatever Redis and the AS say.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"status":"draining"}` + "\n"))
+		return
+	}
 	a.readyMu.Lock()
 	if time.Since(a.readyAt) > readyTTL {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -256,6 +254,11 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 const readyTTL = 2 * time.Second
+
+// Drain makes /readyz answer 503 from now on: the first step of a graceful
+// shutdown, so that a load balancer takes the instance out of its pool
+// while it still answers what is sent to it.
+func (a *App) Drain() { a.draining.Store(true) }
 
 // Shutdown closes live streams, lets verifications still running finish
 // (their results must reach Redis) until ctx ends, then closes the store and

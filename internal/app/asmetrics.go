@@ -21,7 +21,15 @@ type asTransport struct {
 
 func newASTransport(base http.RoundTripper, reg prometheus.Registerer) *asTransport {
 	if base == nil {
-		base = http.DefaultTransport
+		// Every verification is two requests to the AS (three with the
+		// revocation when the call ends), from as many webhooks at once as
+		// there are callers verifying: keep enough connections open that
+		// none is dialled per request (http.DefaultTransport keeps two).
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 256
+		t.MaxIdleConnsPerHost = 64
+		t.IdleConnTimeout = 90 * time.Second
+		base = t
 	}
 	t := &asTransport{base: base, endpoints: map[string]string{},
 		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{

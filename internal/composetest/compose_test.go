@@ -25,6 +25,14 @@ var contractVars = []string{
 	"IVR_AUTH_ISSUER", "IVR_CLIENT_ID", "IVR_CLIENT_SECRET", "IVR_SCOPE", "IVR_RESOURCE",
 	"IVR_AGENT_KEYS", "IVR_SESSION_KEY", "IVR_CALLER_LIMIT",
 	"IVR_HANDOFF_URL", "IVR_HANDOFF_NUMBER", "IVR_FALLBACK_NUMBER", "IVR_MAX_ATTEMPTS",
+	"IVR_REDIS_MODE", "IVR_TRANSPORT",
+}
+
+// otelVars are the OpenTelemetry SDK's standard variables (issue 13 §3),
+// read by the SDK rather than by cmd/ivr's flags.
+var otelVars = []string{
+	"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_SERVICE_NAME",
+	"OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_RESOURCE_ATTRIBUTES",
 }
 
 // requiredVars must be non-empty, defaults included, or `ivr serve` refuses
@@ -39,6 +47,8 @@ type composeFile struct {
 }
 
 type service struct {
+	Profiles    []string          `yaml:"profiles"` // none: the default stack
+	Restart     string            `yaml:"restart"`
 	Image       string            `yaml:"image"`
 	Build       yaml.Node         `yaml:"build"`
 	Command     []string          `yaml:"command"`
@@ -116,6 +126,9 @@ func documentedVars(tb testing.TB) map[string]bool {
 		if !out[v] {
 			tb.Errorf("contract §6 variable %s is not read by cmd/ivr/config.go", v)
 		}
+		out[v] = true
+	}
+	for _, v := range otelVars {
 		out[v] = true
 	}
 	return out
@@ -226,6 +239,11 @@ func TestServices(t *testing.T) {
 				t.Errorf("service %s: %v", name, err)
 				continue
 			}
+			// The secrets default to demo values and Grafana lets anyone
+			// look: nothing is published beyond the host's loopback.
+			if !strings.HasPrefix(host, "127.0.0.1:") {
+				t.Errorf("service %s publishes %q: not on 127.0.0.1", name, p)
+			}
 			if other, dup := hostPorts[host]; dup {
 				t.Errorf("host port %s is published by both %s and %s", host, other, name)
 			}
@@ -299,34 +317,7 @@ func TestGateway(t *testing.T) {
 		t.Errorf("gateway does not depend on authserver")
 	}
 
-	allowed := documentedVars(t)
-	env := map[string]string{}
-	for k, v := range gw.Environment {
-		if !allowed[k] {
-			t.Errorf("gateway sets %s, which is neither in contract §6 nor read by cmd/ivr", k)
-		}
-		val, refs, err := interpolate(v)
-		if err != nil {
-			t.Errorf("gateway %s: %v", k, err)
-			continue
-		}
-		for _, r := range refs {
-			if !allowed[r] {
-				t.Errorf("gateway %s uses ${%s}, which is neither in contract §6 nor read by cmd/ivr", k, r)
-			}
-		}
-		env[k] = val
-	}
-	for _, v := range contractVars {
-		if _, ok := gw.Environment[v]; !ok {
-			t.Errorf("gateway does not pass contract §6 variable %s", v)
-		}
-	}
-	for _, v := range requiredVars {
-		if env[v] == "" {
-			t.Errorf("gateway: %s is empty with an empty environment; serve refuses to start", v)
-		}
-	}
+	env := gatewayEnv(t, "gateway", gw, documentedVars(t))
 	if got := env["REDIS_URL"]; got != "redis://redis:6379/0" {
 		t.Errorf("REDIS_URL = %q, want redis://redis:6379/0", got)
 	}
@@ -353,6 +344,29 @@ func TestGateway(t *testing.T) {
 	}
 	if !slices.Equal(as.Command[:1], []string{"authserver"}) {
 		t.Errorf("authserver command = %q", as.Command)
+	}
+	// ... and registers it for the gateway's scope and resource (anything
+	// else is invalid_scope or invalid_target), the MCP tools' scope among
+	// them.
+	scopes, _, err := interpolate(as.Environment["IVR_AS_SCOPES"])
+	if err != nil {
+		t.Fatalf("authserver IVR_AS_SCOPES: %v", err)
+	}
+	allowedScopes := strings.FieldsFunc(scopes, func(r rune) bool { return r == ',' || r == ' ' })
+	for _, sc := range strings.Fields(env["IVR_SCOPE"]) {
+		if !slices.Contains(allowedScopes, sc) {
+			t.Errorf("the gateway asks for scope %q, which the authserver's IVR_AS_SCOPES (%q) does not allow", sc, scopes)
+		}
+	}
+	if !slices.Contains(strings.Fields(env["IVR_SCOPE"]), "patient.read") {
+		t.Errorf("gateway IVR_SCOPE = %q: the MCP server's tools need patient.read", env["IVR_SCOPE"])
+	}
+	resources, _, err := interpolate(as.Environment["IVR_AS_RESOURCES"])
+	if err != nil {
+		t.Fatalf("authserver IVR_AS_RESOURCES: %v", err)
+	}
+	if !slices.Contains(strings.FieldsFunc(resources, func(r rune) bool { return r == ',' || r == ' ' }), env["IVR_RESOURCE"]) {
+		t.Errorf("the authserver's IVR_AS_RESOURCES (%q) does not allow the gateway's IVR_RESOURCE %q", resources, env["IVR_RESOURCE"])
 	}
 
 	// Tokens are minted for the gateway's IVR_RESOURCE; the MCP server
@@ -501,7 +515,9 @@ func TestComposeConfig(t *testing.T) {
 	if out, err := exec.Command(docker, "compose", "version").CombinedOutput(); err != nil {
 		t.Skipf("no docker compose plugin: %s", bytes.TrimSpace(out))
 	}
-	cmd := exec.Command(docker, "compose", "--file", filepath.Join(root, "docker-compose.yml"), "config", "--quiet")
+	// Every profile on, so that every service is validated.
+	cmd := exec.Command(docker, "compose", "--file", filepath.Join(root, "docker-compose.yml"),
+		"--profile", "observability", "--profile", "cluster", "config", "--quiet")
 	// Only the defaults in the file: nothing from the caller's environment.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	out, err := cmd.CombinedOutput()
