@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ivr-gateway/ivr/internal/asdouble"
 )
 
 var (
@@ -41,10 +43,10 @@ func TestVerify(t *testing.T) {
 	wrongSSN.SSNLast4 = "0000"
 	tests := []struct {
 		name      string
-		opts      []asOption
+		opts      []func(*asdouble.Server)
 		cfg       func(*Config)
-		challenge []canned
-		token     []canned
+		challenge []asdouble.Canned
+		token     []asdouble.Canned
 		answers   Answers
 		timeout   time.Duration // caller's context; 0 = none
 		// want compares Outcome, AttemptsRemaining and whether AuthSession
@@ -56,112 +58,113 @@ func TestVerify(t *testing.T) {
 		wantTokens   int // token requests
 	}{
 		{name: "verified", answers: maria, wantOutcome: Verified, wantAttempts: -1, wantSession: true, wantTokens: 1},
-		{name: "verified with the code alias", opts: []asOption{func(d *asDouble) { d.codeAlias = true }},
+		{name: "verified with the code alias", opts: []func(*asdouble.Server){func(d *asdouble.Server) { d.CodeAlias = true }},
 			answers: maria, wantOutcome: Verified, wantAttempts: -1, wantSession: true, wantTokens: 1},
-		{name: "verified without scope and resource", opts: []asOption{func(d *asDouble) { d.scope, d.resource = "", "" }},
+		{name: "verified without scope and resource", opts: []func(*asdouble.Server){func(d *asdouble.Server) { d.Scope, d.ResourcePath = "", "" }},
 			answers: maria, wantOutcome: Verified, wantAttempts: -1, wantSession: true, wantTokens: 1},
 		{name: "403 insufficient_authorization otp_required", answers: john,
 			wantOutcome: OTPRequired, wantAttempts: -1, wantSession: true},
 		{name: "400 access_denied with attempts_remaining", answers: wrongSSN,
 			wantOutcome: Denied, wantAttempts: 2, wantSession: true},
 		{name: "access_denied with attempts_remaining as a string", answers: maria,
-			challenge:   []canned{{status: 400, body: `{"error":"access_denied","attempts_remaining":"1"}`}},
+			challenge:   []asdouble.Canned{{Status: 400, Body: `{"error":"access_denied","attempts_remaining":"1"}`}},
 			wantOutcome: Denied, wantAttempts: 1},
 		{name: "200 carrying access_denied dispatches on error", answers: maria,
-			challenge:   []canned{{status: 200, body: `{"error":"access_denied"}`}},
+			challenge:   []asdouble.Canned{{Status: 200, Body: `{"error":"access_denied"}`}},
 			wantOutcome: Denied, wantAttempts: -1},
 		{name: "403 insufficient_authorization without otp_required", answers: maria,
-			challenge:   []canned{{status: 403, body: `{"error":"insufficient_authorization","auth_session":"s1"}`}},
+			challenge:   []asdouble.Canned{{Status: 403, Body: `{"error":"insufficient_authorization","auth_session":"s1"}`}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantSession: true, wantErrIs: []error{ErrUnsupportedChallenge}},
 		{name: "otp_required without auth_session", answers: maria,
-			challenge:   []canned{{status: 403, body: `{"error":"insufficient_authorization","otp_required":true}`}},
+			challenge:   []asdouble.Canned{{Status: 403, Body: `{"error":"insufficient_authorization","otp_required":true}`}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantErrIs: []error{ErrUnavailable}},
 		{name: "400 invalid_session drops auth_session", answers: Answers{AuthSession: "stale", OTP: "111111"},
 			wantOutcome: InvalidSession, wantAttempts: -1},
 		{name: "403 redirect_to_web", answers: maria,
-			challenge:   []canned{{status: 403, body: `{"error":"redirect_to_web","request_uri":"urn:ietf:params:oauth:request_uri:x"}`}},
+			challenge:   []asdouble.Canned{{Status: 403, Body: `{"error":"redirect_to_web","request_uri":"urn:ietf:params:oauth:request_uri:x"}`}},
 			wantOutcome: RedirectToWeb, wantAttempts: -1},
 		{name: "400 slow_down", answers: maria,
-			challenge:   []canned{{status: 400, body: `{"error":"slow_down"}`}},
+			challenge:   []asdouble.Canned{{Status: 400, Body: `{"error":"slow_down"}`}},
 			wantOutcome: Locked, wantAttempts: -1},
 		{name: "429 without a body", answers: maria,
-			challenge:   []canned{{status: 429, header: map[string]string{"Retry-After": "60"}}},
+			challenge:   []asdouble.Canned{{Status: 429, Header: map[string]string{"Retry-After": "60"}}},
 			wantOutcome: Locked, wantAttempts: -1},
 		{name: "429 with an error member", answers: maria,
-			challenge:   []canned{{status: 429, body: `{"error":"access_denied","auth_session":"s2"}`}},
+			challenge:   []asdouble.Canned{{Status: 429, Body: `{"error":"access_denied","auth_session":"s2"}`}},
 			wantOutcome: Locked, wantAttempts: -1, wantSession: true},
 		{name: "500", answers: maria,
-			challenge:   []canned{{status: 500, body: "<html>oops</html>"}},
+			challenge:   []asdouble.Canned{{Status: 500, Body: "<html>oops</html>"}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantErrIs: []error{ErrUnavailable}},
 		{name: "503 temporarily_unavailable", answers: maria,
-			challenge:   []canned{{status: 503, body: `{"error":"temporarily_unavailable"}`}},
+			challenge:   []asdouble.Canned{{Status: 503, Body: `{"error":"temporarily_unavailable"}`}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantErrIs: []error{ErrUnavailable}},
 		{name: "200 with bad JSON", answers: maria,
-			challenge:   []canned{{status: 200, body: `{"authorization_code":`}},
+			challenge:   []asdouble.Canned{{Status: 200, Body: `{"authorization_code":`}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantErrIs: []error{ErrUnavailable}},
 		{name: "200 with null", answers: maria,
-			challenge:   []canned{{status: 200, body: `null`}},
+			challenge:   []asdouble.Canned{{Status: 200, Body: `null`}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantErrIs: []error{ErrUnavailable}},
 		{name: "200 without a code", answers: maria,
-			challenge:   []canned{{status: 200, body: `{"auth_session":"s3"}`}},
+			challenge:   []asdouble.Canned{{Status: 200, Body: `{"auth_session":"s3"}`}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantSession: true, wantErrIs: []error{ErrUnavailable}},
 		{name: "400 carrying a code is not success", answers: maria,
-			challenge:   []canned{{status: 400, body: `{"authorization_code":"c"}`}},
+			challenge:   []asdouble.Canned{{Status: 400, Body: `{"authorization_code":"c"}`}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantErrIs: []error{ErrUnavailable}},
 		{name: "unknown error code", answers: maria,
-			challenge:   []canned{{status: 400, body: `{"error":"mystery"}`}},
+			challenge:   []asdouble.Canned{{Status: 400, Body: `{"error":"mystery"}`}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantErrIs: []error{ErrUnavailable}},
 		{name: "401 invalid_client from a wrong secret", answers: maria,
 			cfg:         func(c *Config) { c.ClientSecret = "wrong" },
 			wantOutcome: Unavailable, wantAttempts: -1, wantErrIs: []error{ErrMisconfigured}},
 		{name: "400 invalid_scope", answers: maria,
-			challenge:   []canned{{status: 400, body: `{"error":"invalid_scope"}`}},
+			challenge:   []asdouble.Canned{{Status: 400, Body: `{"error":"invalid_scope"}`}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantErrIs: []error{ErrMisconfigured}},
 		{name: "body over 64 KiB", answers: maria,
-			challenge:   []canned{{status: 200, body: `{"authorization_code":"` + strings.Repeat("a", maxBody) + `"}`}},
+			challenge:   []asdouble.Canned{{Status: 200, Body: `{"authorization_code":"` + strings.Repeat("a", maxBody) + `"}`}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantErrIs: []error{ErrUnavailable, ErrBodyTooLarge}},
 		{name: "challenge slower than the context deadline", answers: maria, timeout: 50 * time.Millisecond,
-			challenge:   []canned{{hang: true}},
+			challenge:   []asdouble.Canned{{Hang: true}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantErrIs: []error{ErrUnavailable, context.DeadlineExceeded}},
 		{name: "challenge slower than Config.Timeout", answers: maria,
 			cfg:         func(c *Config) { c.Timeout = 50 * time.Millisecond },
-			challenge:   []canned{{hang: true}},
+			challenge:   []asdouble.Canned{{Hang: true}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantErrIs: []error{ErrUnavailable, context.DeadlineExceeded}},
 		{name: "token 400 invalid_grant", answers: maria,
-			token:       []canned{{status: 400, body: `{"error":"invalid_grant"}`}},
+			token:       []asdouble.Canned{{Status: 400, Body: `{"error":"invalid_grant"}`}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantSession: true, wantTokens: 1, wantErrIs: []error{ErrCodeRejected}},
 		{name: "token 403 insufficient_authorization otp_required", answers: maria,
-			token:       []canned{{status: 403, body: `{"error":"insufficient_authorization","auth_session":"t1","otp_required":true}`}},
+			token:       []asdouble.Canned{{Status: 403, Body: `{"error":"insufficient_authorization","auth_session":"t1","otp_required":true}`}},
 			wantOutcome: OTPRequired, wantAttempts: -1, wantSession: true, wantTokens: 1},
 		{name: "token 401 invalid_client", answers: maria,
-			token:       []canned{{status: 401, body: `{"error":"invalid_client"}`}},
+			token:       []asdouble.Canned{{Status: 401, Body: `{"error":"invalid_client"}`}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantSession: true, wantTokens: 1, wantErrIs: []error{ErrMisconfigured}},
 		{name: "token 500", answers: maria,
-			token:       []canned{{status: 500, body: `oops`}},
+			token:       []asdouble.Canned{{Status: 500, Body: `oops`}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantSession: true, wantTokens: 1, wantErrIs: []error{ErrUnavailable}},
 		{name: "token 429", answers: maria,
-			token:       []canned{{status: 429}},
+			token:       []asdouble.Canned{{Status: 429}},
 			wantOutcome: Locked, wantAttempts: -1, wantSession: true, wantTokens: 1},
 		{name: "token 200 with bad JSON", answers: maria,
-			token:       []canned{{status: 200, header: map[string]string{"Content-Type": "application/json"}, body: `{"access_token":`}},
+			token:       []asdouble.Canned{{Status: 200, Header: map[string]string{"Content-Type": "application/json"}, Body: `{"access_token":`}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantSession: true, wantTokens: 1, wantErrIs: []error{ErrUnavailable}},
 		{name: "token 200 without access_token", answers: maria,
-			token:       []canned{{status: 200, header: map[string]string{"Content-Type": "application/json"}, body: `{"token_type":"Bearer"}`}},
+			token:       []asdouble.Canned{{Status: 200, Header: map[string]string{"Content-Type": "application/json"}, Body: `{"token_type":"Bearer"}`}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantSession: true, wantTokens: 1, wantErrIs: []error{ErrUnavailable}},
 		{name: "token slower than the context deadline", answers: maria, timeout: 100 * time.Millisecond,
-			token:       []canned{{hang: true}},
+			token:       []asdouble.Canned{{Hang: true}},
 			wantOutcome: Unavailable, wantAttempts: -1, wantSession: true, wantTokens: 1, wantErrIs: []error{ErrUnavailable, context.DeadlineExceeded}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d := newASDouble(t, tt.opts...)
-			d.challengeScript, d.tokenScript = tt.challenge, tt.token
+			d := newDouble(t, tt.opts...)
+			d.Script(asdouble.Challenge, tt.challenge...)
+			d.Script(asdouble.Token, tt.token...)
 			mods := []func(*Config){withNow}
 			if tt.cfg != nil {
 				mods = append(mods, tt.cfg)
 			}
-			c := d.client(t, mods...)
+			c := testClient(t, d, mods...)
 			ctx := t.Context()
 			if tt.timeout > 0 {
 				var cancel context.CancelFunc
@@ -177,7 +180,7 @@ func TestVerify(t *testing.T) {
 				Token    bool
 				Tokens   int
 			}
-			_, tokens, _ := d.counts()
+			tokens := len(d.Forms(asdouble.Token))
 			got := summary{res.Outcome, res.AttemptsRemaining, res.AuthSession != "", res.Token != nil, tokens}
 			want := summary{tt.wantOutcome, tt.wantAttempts, tt.wantSession, tt.wantOutcome == Verified, tt.wantTokens}
 			if diff := cmp.Diff(got, want); diff != "" {
@@ -231,8 +234,8 @@ func assertNoPersonalData(t *testing.T, res Result, a Answers) {
 
 func TestVerifyToken(t *testing.T) {
 	t.Parallel()
-	d := newASDouble(t)
-	c := d.client(t, withNow)
+	d := newDouble(t)
+	c := testClient(t, d, withNow)
 	res := c.Verify(t.Context(), maria)
 	if res.Outcome != Verified {
 		t.Fatalf("Verify: %v", res)
@@ -241,7 +244,7 @@ func TestVerifyToken(t *testing.T) {
 		AccessToken: res.Token.AccessToken, // random
 		TokenType:   "Bearer",
 		Scope:       "patient/*.read", // the AS narrowed it (RFC 6749 §5.1)
-		Resource:    d.resource,
+		Resource:    d.Resource,
 		ExpiresAt:   fixedNow.Add(time.Hour),
 	}
 	if diff := cmp.Diff(res.Token, want); diff != "" {
@@ -253,7 +256,7 @@ func TestVerifyToken(t *testing.T) {
 	if err := c.Revoke(t.Context(), res.Token.AccessToken); err != nil {
 		t.Fatalf("Revoke: %v", err)
 	}
-	if !d.revoked(res.Token.AccessToken) {
+	if !d.Revoked(res.Token.AccessToken) {
 		t.Errorf("token not revoked at the AS")
 	}
 }
@@ -261,16 +264,14 @@ func TestVerifyToken(t *testing.T) {
 // TestVerifyWire pins the challenge and token request bodies of contract §3.
 func TestVerifyWire(t *testing.T) {
 	t.Parallel()
-	d := newASDouble(t)
-	c := d.client(t, withNow)
+	d := newDouble(t)
+	c := testClient(t, d, withNow)
 	if res := c.Verify(t.Context(), maria); res.Outcome != Verified {
 		t.Fatalf("Verify: %v", res)
 	}
-	d.mu.Lock()
-	ch, tok := d.challenges[0], d.tokenForms[0]
-	d.mu.Unlock()
+	ch, tok := d.Forms(asdouble.Challenge)[0], d.Forms(asdouble.Token)[0]
 	wantCh := url.Values{
-		"response_type": {"code"}, "scope": {testScope}, "resource": {d.resource},
+		"response_type": {"code"}, "scope": {testScope}, "resource": {d.Resource},
 		"code_challenge": ch["code_challenge"], "code_challenge_method": {"S256"},
 		"given_name": {"Maria"}, "family_name": {"Garcia"}, "birthdate": {"1980-01-05"}, "ssn_last4": {"1234"},
 	}
@@ -279,7 +280,7 @@ func TestVerifyWire(t *testing.T) {
 	}
 	wantTok := url.Values{
 		"grant_type": {"authorization_code"}, "code": tok["code"], "code_verifier": tok["code_verifier"],
-		"resource": {d.resource},
+		"resource": {d.Resource},
 	}
 	if diff := cmp.Diff(tok, wantTok); diff != "" {
 		t.Errorf("token form (-got +want):\n%s", diff)
@@ -293,14 +294,14 @@ func TestVerifyWire(t *testing.T) {
 // auth_session, a wrong code, then the right one.
 func TestStepUp(t *testing.T) {
 	t.Parallel()
-	d := newASDouble(t)
-	c := d.client(t, withNow)
+	d := newDouble(t)
+	c := testClient(t, d, withNow)
 
 	first := c.Verify(t.Context(), john)
 	if first.Outcome != OTPRequired || first.AuthSession == "" {
 		t.Fatalf("first attempt: %v", first)
 	}
-	firstChallenge := d.lastChallenge().Get("code_challenge")
+	firstChallenge := lastForm(d, asdouble.Challenge).Get("code_challenge")
 
 	wrong := c.Verify(t.Context(), Answers{OTP: "000000", AuthSession: first.AuthSession})
 	if wrong.Outcome != Denied || wrong.AttemptsRemaining != maxTestAttempts-1 || wrong.AuthSession != first.AuthSession {
@@ -311,9 +312,9 @@ func TestStepUp(t *testing.T) {
 	if ok.Outcome != Verified || ok.Token == nil {
 		t.Fatalf("right OTP: %v", ok)
 	}
-	last := d.lastChallenge()
+	last := lastForm(d, asdouble.Challenge)
 	want := url.Values{
-		"response_type": {"code"}, "scope": {testScope}, "resource": {d.resource},
+		"response_type": {"code"}, "scope": {testScope}, "resource": {d.Resource},
 		"code_challenge": last["code_challenge"], "code_challenge_method": {"S256"},
 		"auth_session": {first.AuthSession}, "otp": {"424242"},
 	}
@@ -331,8 +332,8 @@ func TestStepUp(t *testing.T) {
 // auth_session and that the lock-out arrives as Locked.
 func TestDeniedThenRetry(t *testing.T) {
 	t.Parallel()
-	d := newASDouble(t)
-	c := d.client(t)
+	d := newDouble(t)
+	c := testClient(t, d)
 	bad := maria
 	bad.Birthdate = "1980-01-06"
 	res := c.Verify(t.Context(), bad)
@@ -342,7 +343,7 @@ func TestDeniedThenRetry(t *testing.T) {
 		}
 		bad.AuthSession = res.AuthSession
 		res = c.Verify(t.Context(), bad)
-		if got := d.lastChallenge().Get("auth_session"); got != bad.AuthSession {
+		if got := lastForm(d, asdouble.Challenge).Get("auth_session"); got != bad.AuthSession {
 			t.Errorf("auth_session not carried")
 		}
 	}
@@ -353,8 +354,8 @@ func TestDeniedThenRetry(t *testing.T) {
 
 func TestVerifyInvalidAnswers(t *testing.T) {
 	t.Parallel()
-	d := newASDouble(t)
-	c := d.client(t)
+	d := newDouble(t)
+	c := testClient(t, d)
 	for _, a := range []Answers{
 		{},
 		{OTP: "123456"},
@@ -369,7 +370,7 @@ func TestVerifyInvalidAnswers(t *testing.T) {
 		}
 		assertNoPersonalData(t, res, a)
 	}
-	if n, _, _ := d.counts(); n != 0 {
+	if n := len(d.Requests()); n != 0 {
 		t.Errorf("%d challenge requests sent for invalid answers", n)
 	}
 }
@@ -456,14 +457,14 @@ func TestTokenResponse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d := newASDouble(t)
-			d.tokenScript = []canned{{status: 200, header: map[string]string{"Content-Type": ct}, body: tt.body}}
-			c := d.client(t, withNow)
+			d := newDouble(t)
+			d.Script(asdouble.Token, asdouble.Canned{Status: 200, Header: map[string]string{"Content-Type": ct}, Body: tt.body})
+			c := testClient(t, d, withNow)
 			res := c.Verify(t.Context(), maria)
 			if res.Outcome != Verified {
 				t.Fatalf("Verify: %v", res)
 			}
-			tt.wantToken.Resource = d.resource
+			tt.wantToken.Resource = d.Resource
 			if diff := cmp.Diff(res.Token, tt.wantToken); diff != "" {
 				t.Errorf("Token (-got +want):\n%s", diff)
 			}
@@ -472,4 +473,13 @@ func TestTokenResponse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lastForm is the newest request body d received on endpoint.
+func lastForm(d *asdouble.Server, endpoint string) url.Values {
+	forms := d.Forms(endpoint)
+	if len(forms) == 0 {
+		return nil
+	}
+	return forms[len(forms)-1]
 }

@@ -1,15 +1,15 @@
 package authclient
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ivr-gateway/ivr/internal/asdouble"
 )
 
 func TestWellKnownURL(t *testing.T) {
@@ -41,121 +41,56 @@ func TestWellKnownURL(t *testing.T) {
 	}
 }
 
-// metaServer serves fixed JSON documents by path and records the paths asked.
-type metaServer struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	docs map[string]any
-	hits []string
-}
-
-func newMetaServer(t *testing.T) *metaServer {
-	m := &metaServer{docs: map[string]any{}}
-	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m.mu.Lock()
-		m.hits = append(m.hits, r.URL.Path)
-		doc, ok := m.docs[r.URL.Path]
-		m.mu.Unlock()
-		if r.Method != http.MethodGet {
-			t.Errorf("metadata: method %s", r.Method)
+// fullerDouble is the double publishing what a fuller AS adds (more PKCE
+// methods, a JWKS), then whatever edit changes.
+func fullerDouble(t *testing.T, edit func(d *asdouble.Server, doc map[string]any)) *asdouble.Server {
+	return newDouble(t, func(d *asdouble.Server) {
+		d.EditMetadata = func(doc map[string]any) {
+			doc["code_challenge_methods_supported"] = []string{"plain", "S256"}
+			doc["jwks_uri"] = d.Issuer + "/jwks"
+			if edit != nil {
+				edit(d, doc)
+			}
 		}
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		if s, ok := doc.(string); ok {
-			_, _ = w.Write([]byte(s))
-			return
-		}
-		_ = json.NewEncoder(w).Encode(doc)
-	}))
-	t.Cleanup(m.srv.Close)
-	return m
-}
-
-func (m *metaServer) set(path string, doc any) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.docs[path] = doc
-}
-
-func (m *metaServer) paths() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]string(nil), m.hits...)
-}
-
-func (m *metaServer) asDoc(issuer string) map[string]any {
-	return map[string]any{
-		"issuer":                                issuer,
-		"authorization_challenge_endpoint":      m.srv.URL + "/challenge",
-		"token_endpoint":                        m.srv.URL + "/token",
-		"revocation_endpoint":                   m.srv.URL + "/revoke",
-		"jwks_uri":                              m.srv.URL + "/jwks",
-		"code_challenge_methods_supported":      []string{"plain", "S256"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic"},
-		"response_types_supported":              []string{"code"},
-	}
+	})
 }
 
 func TestDiscover(t *testing.T) {
 	t.Parallel()
-	const wk = "/.well-known/oauth-authorization-server/tenant1"
+	const wk = "/.well-known/oauth-authorization-server" + testIssuerPath
+	type doc = map[string]any
 	tests := []struct {
 		name    string
-		doc     func(m *metaServer, issuer string) any
+		edit    func(d *asdouble.Server, m doc)
+		script  []asdouble.Canned
 		wantErr string // substring; "" wants success
 	}{
-		{"ok", func(m *metaServer, iss string) any { return m.asDoc(iss) }, ""},
-		{"issuer mismatch", func(m *metaServer, iss string) any {
-			d := m.asDoc(iss)
-			d["issuer"] = iss + "/other"
-			return d
-		}, "RFC 8414 §3.3"},
-		{"no challenge endpoint", func(m *metaServer, iss string) any {
-			d := m.asDoc(iss)
-			delete(d, "authorization_challenge_endpoint")
-			return d
-		}, "has no authorization_challenge_endpoint"},
-		{"no token endpoint", func(m *metaServer, iss string) any {
-			d := m.asDoc(iss)
-			delete(d, "token_endpoint")
-			return d
-		}, "has no token_endpoint"},
-		{"no S256", func(m *metaServer, iss string) any {
-			d := m.asDoc(iss)
-			d["code_challenge_methods_supported"] = []string{"plain"}
-			return d
-		}, "does not list S256"},
-		{"no PKCE methods", func(m *metaServer, iss string) any {
-			d := m.asDoc(iss)
-			delete(d, "code_challenge_methods_supported")
-			return d
-		}, "does not list S256"},
-		{"no client_secret_basic", func(m *metaServer, iss string) any {
-			d := m.asDoc(iss)
-			d["token_endpoint_auth_methods_supported"] = []string{"private_key_jwt"}
-			return d
-		}, "does not list client_secret_basic"},
-		{"plain http endpoint", func(m *metaServer, iss string) any {
-			d := m.asDoc(iss)
-			d["token_endpoint"] = "http://as.example.com/token"
-			return d
-		}, "unusable token_endpoint"},
-		{"bad JSON", func(*metaServer, string) any { return `{"issuer":` }, "bad JSON"},
-		{"not an object", func(*metaServer, string) any { return `null` }, "not a JSON object"},
-		{"not found", nil, "HTTP 404"},
+		{name: "ok"},
+		{name: "issuer mismatch", edit: func(d *asdouble.Server, m doc) { m["issuer"] = d.Issuer + "/other" },
+			wantErr: "RFC 8414 §3.3"},
+		{name: "no challenge endpoint", edit: func(_ *asdouble.Server, m doc) { delete(m, "authorization_challenge_endpoint") },
+			wantErr: "has no authorization_challenge_endpoint"},
+		{name: "no token endpoint", edit: func(_ *asdouble.Server, m doc) { delete(m, "token_endpoint") },
+			wantErr: "has no token_endpoint"},
+		{name: "no S256", edit: func(_ *asdouble.Server, m doc) { m["code_challenge_methods_supported"] = []string{"plain"} },
+			wantErr: "does not list S256"},
+		{name: "no PKCE methods", edit: func(_ *asdouble.Server, m doc) { delete(m, "code_challenge_methods_supported") },
+			wantErr: "does not list S256"},
+		{name: "no client_secret_basic", edit: func(_ *asdouble.Server, m doc) {
+			m["token_endpoint_auth_methods_supported"] = []string{"private_key_jwt"}
+		}, wantErr: "does not list client_secret_basic"},
+		{name: "plain http endpoint", edit: func(_ *asdouble.Server, m doc) { m["token_endpoint"] = "http://as.example.com/token" },
+			wantErr: "unusable token_endpoint"},
+		{name: "bad JSON", script: []asdouble.Canned{{Status: 200, Body: `{"issuer":`}}, wantErr: "bad JSON"},
+		{name: "not an object", script: []asdouble.Canned{{Status: 200, Body: `null`}}, wantErr: "not a JSON object"},
+		{name: "not found", script: []asdouble.Canned{{Status: 404}}, wantErr: "HTTP 404"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			m := newMetaServer(t)
-			issuer := m.srv.URL + "/tenant1"
-			if tt.doc != nil {
-				m.set(wk, tt.doc(m, issuer))
-			}
-			md, err := Discover(t.Context(), m.srv.Client(), issuer)
+			d := fullerDouble(t, tt.edit)
+			d.Script(asdouble.Metadata, tt.script...)
+			md, err := Discover(t.Context(), d.Client(), d.Issuer)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrDiscovery) {
 					t.Fatalf("Discover error = %v, want %q and ErrDiscovery", err, tt.wantErr)
@@ -168,19 +103,13 @@ func TestDiscover(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Discover: %v", err)
 			}
-			want := &Metadata{
-				Issuer:                            issuer,
-				AuthorizationChallengeEndpoint:    m.srv.URL + "/challenge",
-				TokenEndpoint:                     m.srv.URL + "/token",
-				RevocationEndpoint:                m.srv.URL + "/revoke",
-				JWKSURI:                           m.srv.URL + "/jwks",
-				CodeChallengeMethodsSupported:     []string{"plain", "S256"},
-				TokenEndpointAuthMethodsSupported: []string{"client_secret_basic"},
-			}
+			want := doubleMetadata(d, true)
+			want.JWKSURI = d.Issuer + "/jwks"
+			want.CodeChallengeMethodsSupported = []string{"plain", "S256"}
 			if diff := cmp.Diff(md, want); diff != "" {
 				t.Errorf("Metadata (-got +want):\n%s", diff)
 			}
-			if diff := cmp.Diff(m.paths(), []string{wk}); diff != "" {
+			if diff := cmp.Diff(d.MetadataRequests(), []string{wk}); diff != "" {
 				t.Errorf("paths fetched (-got +want):\n%s", diff)
 			}
 		})
@@ -189,10 +118,8 @@ func TestDiscover(t *testing.T) {
 
 func TestDiscoverTrailingSlashIssuer(t *testing.T) {
 	t.Parallel()
-	m := newMetaServer(t)
-	issuer := m.srv.URL + "/tenant1/"
-	m.set("/.well-known/oauth-authorization-server/tenant1", m.asDoc(issuer))
-	if _, err := Discover(t.Context(), m.srv.Client(), issuer); err != nil {
+	d := fullerDouble(t, func(d *asdouble.Server, m map[string]any) { m["issuer"] = d.Issuer + "/" })
+	if _, err := Discover(t.Context(), d.Client(), d.Issuer+"/"); err != nil {
 		t.Fatalf("Discover: %v", err)
 	}
 }
@@ -210,36 +137,35 @@ func TestDiscoverUnreachable(t *testing.T) {
 
 func TestDiscoverFromResource(t *testing.T) {
 	t.Parallel()
+	type doc = map[string]any
 	tests := []struct {
 		name    string
-		prm     func(m *metaServer, resource string) any
+		edit    func(d *asdouble.Server, m doc)
+		script  []asdouble.Canned
 		wantErr string
 	}{
-		{"chain", func(m *metaServer, res string) any {
-			return map[string]any{"resource": res, "authorization_servers": []string{m.srv.URL + "/tenant1", "https://other.example.com"}}
-		}, ""},
-		{"resource mismatch", func(m *metaServer, res string) any {
-			return map[string]any{"resource": res + "/x", "authorization_servers": []string{m.srv.URL + "/tenant1"}}
-		}, "RFC 9728 §3.3"},
-		{"no authorization servers", func(m *metaServer, res string) any {
-			return map[string]any{"resource": res}
-		}, "has no authorization_servers"},
-		{"AS metadata refused", func(m *metaServer, res string) any {
-			return map[string]any{"resource": res, "authorization_servers": []string{m.srv.URL + "/missing"}}
-		}, "HTTP 404"},
-		{"no resource metadata", nil, "HTTP 404"},
+		{name: "chain", edit: func(d *asdouble.Server, m doc) {
+			m["authorization_servers"] = []string{d.Issuer, "https://other.example.com"}
+		}},
+		{name: "resource mismatch", edit: func(d *asdouble.Server, m doc) { m["resource"] = d.Resource + "/x" },
+			wantErr: "RFC 9728 §3.3"},
+		{name: "no authorization servers", edit: func(_ *asdouble.Server, m doc) { delete(m, "authorization_servers") },
+			wantErr: "has no authorization_servers"},
+		{name: "AS metadata refused", edit: func(d *asdouble.Server, m doc) {
+			m["authorization_servers"] = []string{d.URL() + "/missing"}
+		}, wantErr: "HTTP 404"},
+		{name: "no resource metadata", script: []asdouble.Canned{{Status: 404}}, wantErr: "HTTP 404"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			m := newMetaServer(t)
-			resource := m.srv.URL + "/mcp"
-			issuer := m.srv.URL + "/tenant1"
-			m.set("/.well-known/oauth-authorization-server/tenant1", m.asDoc(issuer))
-			if tt.prm != nil {
-				m.set("/.well-known/oauth-protected-resource/mcp", tt.prm(m, resource))
-			}
-			md, err := DiscoverFromResource(t.Context(), m.srv.Client(), resource)
+			d := newDouble(t, func(d *asdouble.Server) {
+				if tt.edit != nil {
+					d.EditResourceMetadata = func(m doc) { tt.edit(d, m) }
+				}
+			})
+			d.Script(asdouble.ResourceMetadata, tt.script...)
+			md, err := DiscoverFromResource(t.Context(), d.Client(), d.Resource)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrDiscovery) {
 					t.Fatalf("DiscoverFromResource error = %v, want %q", err, tt.wantErr)
@@ -249,11 +175,11 @@ func TestDiscoverFromResource(t *testing.T) {
 			if err != nil {
 				t.Fatalf("DiscoverFromResource: %v", err)
 			}
-			if md.Issuer != issuer {
-				t.Errorf("Issuer = %q, want %q", md.Issuer, issuer)
+			if md.Issuer != d.Issuer {
+				t.Errorf("Issuer = %q, want %q", md.Issuer, d.Issuer)
 			}
-			want := []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-authorization-server/tenant1"}
-			if diff := cmp.Diff(m.paths(), want); diff != "" {
+			want := []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-authorization-server" + testIssuerPath}
+			if diff := cmp.Diff(d.MetadataRequests(), want); diff != "" {
 				t.Errorf("paths fetched (-got +want):\n%s", diff)
 			}
 		})
@@ -264,12 +190,12 @@ func TestDiscoverFromResource(t *testing.T) {
 // use, so both agree on the metadata shape.
 func TestDiscoverDouble(t *testing.T) {
 	t.Parallel()
-	d := newASDouble(t)
-	md, err := DiscoverFromResource(t.Context(), d.srv.Client(), d.resource)
+	d := newDouble(t)
+	md, err := DiscoverFromResource(t.Context(), d.Client(), d.Resource)
 	if err != nil {
 		t.Fatalf("DiscoverFromResource: %v", err)
 	}
-	if diff := cmp.Diff(md, d.md()); diff != "" {
+	if diff := cmp.Diff(md, doubleMetadata(d, true)); diff != "" {
 		t.Errorf("Metadata (-got +want):\n%s", diff)
 	}
 }

@@ -7,54 +7,56 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ivr-gateway/ivr/internal/asdouble"
 )
 
 func TestRevoke(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
-		opts     []asOption
-		script   []canned
+		opts     []func(*asdouble.Server)
+		script   []asdouble.Canned
 		timeout  time.Duration
 		wantErr  string // substring; "" wants nil
 		wantReqs int
 	}{
 		{name: "200 for an unknown token", wantReqs: 1},
-		{name: "none advertised", opts: []asOption{func(d *asDouble) { d.noRevocation = true }}, wantReqs: 0},
+		{name: "none advertised", opts: []func(*asdouble.Server){func(d *asdouble.Server) { d.NoRevocation = true }}, wantReqs: 0},
 		{name: "503 with Retry-After 0, then 200",
-			script:   []canned{{status: 503, header: map[string]string{"Retry-After": "0"}}},
+			script:   []asdouble.Canned{{Status: 503, Header: map[string]string{"Retry-After": "0"}}},
 			wantReqs: 2},
 		{name: "503 with a past HTTP-date, then 200",
-			script:   []canned{{status: 503, header: map[string]string{"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}}},
+			script:   []asdouble.Canned{{Status: 503, Header: map[string]string{"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}}},
 			wantReqs: 2},
 		{name: "503 twice",
-			script: []canned{
-				{status: 503, header: map[string]string{"Retry-After": "0"}},
-				{status: 503, header: map[string]string{"Retry-After": "0"}},
+			script: []asdouble.Canned{
+				{Status: 503, Header: map[string]string{"Retry-After": "0"}},
+				{Status: 503, Header: map[string]string{"Retry-After": "0"}},
 			},
 			wantErr: "HTTP 503", wantReqs: 2},
 		{name: "503 with Retry-After beyond the deadline", timeout: time.Second,
-			script:  []canned{{status: 503, header: map[string]string{"Retry-After": "5"}}},
+			script:  []asdouble.Canned{{Status: 503, Header: map[string]string{"Retry-After": "5"}}},
 			wantErr: "HTTP 503", wantReqs: 1},
 		{name: "503 with Retry-After beyond DefaultTimeout",
-			script:  []canned{{status: 503, header: map[string]string{"Retry-After": "3600"}}},
+			script:  []asdouble.Canned{{Status: 503, Header: map[string]string{"Retry-After": "3600"}}},
 			wantErr: "HTTP 503", wantReqs: 1},
 		{name: "503 without Retry-After",
-			script:  []canned{{status: 503}},
+			script:  []asdouble.Canned{{Status: 503}},
 			wantErr: "HTTP 503", wantReqs: 1},
 		{name: "400 unsupported_token_type",
-			script:  []canned{{status: 400, body: `{"error":"unsupported_token_type"}`}},
+			script:  []asdouble.Canned{{Status: 400, Body: `{"error":"unsupported_token_type"}`}},
 			wantErr: `error="unsupported_token_type"`, wantReqs: 1},
 		{name: "hangs past the deadline", timeout: 50 * time.Millisecond,
-			script:  []canned{{hang: true}},
+			script:  []asdouble.Canned{{Hang: true}},
 			wantErr: "deadline exceeded", wantReqs: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d := newASDouble(t, tt.opts...)
-			d.revokeScript = tt.script
-			c := d.client(t)
+			d := newDouble(t, tt.opts...)
+			d.Script(asdouble.Revoke, tt.script...)
+			c := testClient(t, d)
 			ctx := t.Context()
 			if tt.timeout > 0 {
 				var cancel context.CancelFunc
@@ -74,13 +76,11 @@ func TestRevoke(t *testing.T) {
 					t.Errorf("error carries the token: %v", err)
 				}
 			}
-			_, _, n := d.counts()
-			if n != tt.wantReqs {
-				t.Errorf("%d revocation requests, want %d", n, tt.wantReqs)
+			forms := d.Forms(asdouble.Revoke)
+			if len(forms) != tt.wantReqs {
+				t.Errorf("%d revocation requests, want %d", len(forms), tt.wantReqs)
 			}
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			for _, f := range d.revokes {
+			for _, f := range forms {
 				if f.Get("token") != token {
 					t.Errorf("token = %q", f.Get("token"))
 				}
@@ -91,8 +91,8 @@ func TestRevoke(t *testing.T) {
 
 func TestRevokeEmptyToken(t *testing.T) {
 	t.Parallel()
-	d := newASDouble(t)
-	if err := d.client(t).Revoke(t.Context(), ""); !errors.Is(err, ErrRevocation) {
+	d := newDouble(t)
+	if err := testClient(t, d).Revoke(t.Context(), ""); !errors.Is(err, ErrRevocation) {
 		t.Errorf("Revoke(\"\") = %v", err)
 	}
 }

@@ -80,17 +80,28 @@ func TestUnreadableAnswersAreAskedAgain(t *testing.T) {
 	post(h.App.Handler, "/twilio/voice", form(), true)
 	post(h.App.Handler, "/twilio/gather?step=1", form("Digits", "1"), true)
 	post(h.App.Handler, "/twilio/gather?step=2", form("SpeechResult", "Maria Garcia", "Confidence", "0.9"), true)
-	// Damage the sealed answers.
+	// Damage the sealed answers, and let the next webhook reach another
+	// instance, whose session key differs (a key rotated without
+	// IVR_SESSION_KEY_PREVIOUS): it reads the call from Redis and cannot
+	// open them. (The instance that served the last step would not read:
+	// what it wrote is what it remembers, and the step did not move.)
 	if err := rdb.HSet(context.Background(), prefix+"call:{"+sid+"}", "answers", "not a sealed value").Err(); err != nil {
 		t.Fatal(err)
 	}
-	rec := post(h.App.Handler, "/twilio/gather?step=3", form("Digits", "01051980"), true)
+	h2, err := replay.Start(context.Background(), replay.HarnessConfig{
+		PublicURL: publicURL, AuthToken: authToken, Redis: rdb, Prefix: prefix, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close()
+	rec := post(h2.App.Handler, "/twilio/gather?step=3", form("Digits", "01051980"), true)
 	if body := rec.Body.String(); rec.Code != 200 || !strings.Contains(body, "first and last name") {
 		t.Fatalf("after unreadable answers the caller heard (%d): %s", rec.Code, body)
 	}
-	post(h.App.Handler, "/twilio/gather?step=4", form("SpeechResult", "Maria Garcia", "Confidence", "0.9"), true)
-	post(h.App.Handler, "/twilio/gather?step=5", form("Digits", "01051980"), true)
-	rec = post(h.App.Handler, "/twilio/gather?step=6", form("Digits", "1234"), true)
+	post(h2.App.Handler, "/twilio/gather?step=4", form("SpeechResult", "Maria Garcia", "Confidence", "0.9"), true)
+	post(h2.App.Handler, "/twilio/gather?step=5", form("Digits", "01051980"), true)
+	rec = post(h2.App.Handler, "/twilio/gather?step=6", form("Digits", "1234"), true)
 	if !strings.Contains(rec.Body.String(), "you are verified") {
 		t.Errorf("call did not recover: %s", rec.Body.String())
 	}

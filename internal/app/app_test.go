@@ -3,10 +3,10 @@ package app
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,38 +28,19 @@ func testConfig(t *testing.T, issuer string) Config {
 	}
 }
 
-func asServer(t *testing.T, metadata func(issuer string) map[string]any) string {
+// asIssuer serves the project's AS double with the gateway's test
+// credentials, its metadata changed by edit, and returns its issuer.
+func asIssuer(t *testing.T, edit func(doc map[string]any)) string {
 	t.Helper()
-	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/.well-known/oauth-authorization-server" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(metadata(srv.URL))
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return asdouble.Serve(t, &asdouble.Server{ClientID: "c", ClientSecret: "s", EditMetadata: edit}).Issuer
 }
 
 // TestStartupErrors: a configuration that cannot work stops start-up with one
 // clear line naming what is wrong.
 func TestStartupErrors(t *testing.T) {
-	good := func(iss string) map[string]any {
-		return map[string]any{"issuer": iss, "authorization_challenge_endpoint": iss + "/c", "token_endpoint": iss + "/t",
-			"code_challenge_methods_supported": []string{"S256"}}
-	}
-	noChallenge := func(iss string) map[string]any {
-		m := good(iss)
-		delete(m, "authorization_challenge_endpoint")
-		return m
-	}
-	noS256 := func(iss string) map[string]any {
-		m := good(iss)
-		m["code_challenge_methods_supported"] = []string{"plain"}
-		return m
-	}
+	noChallenge := func(m map[string]any) { delete(m, "authorization_challenge_endpoint") }
+	noS256 := func(m map[string]any) { m["code_challenge_methods_supported"] = []string{"plain"} }
+	wrongIssuer := func(m map[string]any) { m["issuer"] = "https://as.example.test" }
 	tests := []struct {
 		name   string
 		mutate func(*Config)
@@ -69,14 +50,15 @@ func TestStartupErrors(t *testing.T) {
 		{"no public url", func(c *Config) { c.PublicURL = "" }, "IVR_PUBLIC_URL"},
 		{"short session key", func(c *Config) { c.SessionKey = c.SessionKey[:16] }, "IVR_SESSION_KEY"},
 		{"metadata unreachable", func(c *Config) { c.AuthIssuer = "http://127.0.0.1:1" }, "authorization server"},
-		{"no challenge endpoint", func(c *Config) { c.AuthIssuer = asServer(t, noChallenge) }, "authorization_challenge_endpoint"},
-		{"no S256", func(c *Config) { c.AuthIssuer = asServer(t, noS256) }, "S256"},
+		{"no challenge endpoint", func(c *Config) { c.AuthIssuer = asIssuer(t, noChallenge) }, "authorization_challenge_endpoint"},
+		{"no S256", func(c *Config) { c.AuthIssuer = asIssuer(t, noS256) }, "S256"},
+		{"issuer mismatch", func(c *Config) { c.AuthIssuer = asIssuer(t, wrongIssuer) }, "RFC 8414 §3.3"},
 		{"no issuer nor resource", func(c *Config) { c.AuthIssuer = "" }, "IVR_AUTH_ISSUER"},
 		{"unknown language", func(c *Config) { c.Languages = []string{"fr-FR"} }, "fr-FR"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testConfig(t, asServer(t, good))
+			cfg := testConfig(t, asIssuer(t, nil))
 			tt.mutate(&cfg)
 			a, err := New(context.Background(), cfg, nil)
 			if err == nil {
@@ -90,6 +72,26 @@ func TestStartupErrors(t *testing.T) {
 	}
 }
 
+// TestDiscoveryFromResource: IVR_RESOURCE alone finds the AS through the
+// resource's RFC 9728 metadata.
+func TestDiscoveryFromResource(t *testing.T) {
+	as := asdouble.Serve(t, &asdouble.Server{ClientID: "c", ClientSecret: "s", ResourcePath: "/mcp"})
+	cfg := testConfig(t, "")
+	cfg.Resource = as.Resource
+	a, err := New(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if a.Metadata.Issuer != as.Issuer {
+		t.Errorf("issuer %q, want %q", a.Metadata.Issuer, as.Issuer)
+	}
+	want := []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-authorization-server"}
+	if got := as.MetadataRequests(); !slices.Equal(got, want) {
+		t.Errorf("metadata fetched: %q, want %q", got, want)
+	}
+}
+
 func get(t *testing.T, h http.Handler, path string) (int, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
@@ -99,11 +101,8 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 }
 
 func TestHealthReadyMetrics(t *testing.T) {
-	as := &asdouble.Server{ClientID: "c", ClientSecret: "s"}
-	srv := httptest.NewServer(as.Handler())
-	defer srv.Close()
-	as.Issuer = srv.URL
-	cfg := testConfig(t, srv.URL)
+	issuer := asIssuer(t, nil)
+	cfg := testConfig(t, issuer)
 	a, err := New(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +122,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 	}
 
 	// Redis gone: not ready, and says which part.
-	down := testConfig(t, srv.URL)
+	down := testConfig(t, issuer)
 	down.Redis = redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	b, err := New(context.Background(), down, nil)
 	if err != nil {

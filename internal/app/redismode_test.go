@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -11,13 +12,15 @@ import (
 
 	"github.com/ivr-gateway/ivr/internal/asdouble"
 	"github.com/ivr-gateway/ivr/internal/redistest"
+	"github.com/ivr-gateway/ivr/internal/twiliosim"
 )
 
 // TestRedisModes builds the gateway from REDIS_URL and IVR_REDIS_MODE in
 // each mode (through internal/redisconn) and checks that /readyz names the
 // mode.
 func TestRedisModes(t *testing.T) {
-	as := &asdouble.Server{ClientID: "c", ClientSecret: "s"}
+	as := &asdouble.Server{ClientID: "c", ClientSecret: "s", Patients: []asdouble.Patient{
+		{ID: "pat-1", Given: "Maria", Family: "Garcia", Birthdate: "1980-01-05", SSN4: "1234"}}}
 	srv := httptest.NewServer(as.Handler())
 	defer srv.Close()
 	as.Issuer = srv.URL
@@ -34,6 +37,44 @@ func TestRedisModes(t *testing.T) {
 			code, body := get(t, a.Handler, "/readyz")
 			if code != 200 || !strings.Contains(body, `"redis":"ok"`) || !strings.Contains(body, `"redis_mode":"`+mode+`"`) {
 				t.Errorf("readyz: %d %q", code, body)
+			}
+			// A whole call on this mode: verified, and its token handed to
+			// the agent (the long-poll wake-up crosses Pub/Sub of the mode).
+			gw := httptest.NewServer(a.Handler)
+			defer gw.Close()
+			call, turn, err := twiliosim.Dial(context.Background(), twiliosim.Config{BaseURL: gw.URL, PublicURL: cfg.PublicURL, AuthToken: cfg.AuthToken})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waited := make(chan int, 1)
+			go func() {
+				req, _ := http.NewRequest("GET", gw.URL+"/v1/calls/"+call.Sid()+"/token?wait=10s", nil)
+				req.Header.Set("Authorization", "Bearer k")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					waited <- 0
+					return
+				}
+				resp.Body.Close()
+				waited <- resp.StatusCode
+			}()
+			for _, answer := range []func() (*twiliosim.Turn, error){
+				func() (*twiliosim.Turn, error) { return call.Say(context.Background(), "Maria Garcia", 0.9) },
+				func() (*twiliosim.Turn, error) { return call.Press(context.Background(), "01051980") },
+				func() (*twiliosim.Turn, error) { return call.Press(context.Background(), "1234") },
+			} {
+				if turn.Ended {
+					t.Fatalf("call ended early: %s", turn.End)
+				}
+				if turn, err = answer(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !turn.Ended || len(turn.Heard) == 0 || !strings.Contains(turn.Heard[0].Text, "verified") {
+				t.Fatalf("last turn: %+v", turn)
+			}
+			if got := <-waited; got != http.StatusOK {
+				t.Errorf("agent long-poll answered %d, want 200", got)
 			}
 		})
 	}
@@ -76,7 +117,8 @@ func TestReadyClusterNotServing(t *testing.T) {
 			}
 		}
 	}
-	as := &asdouble.Server{ClientID: "c", ClientSecret: "s"}
+	as := &asdouble.Server{ClientID: "c", ClientSecret: "s", Patients: []asdouble.Patient{
+		{ID: "pat-1", Given: "Maria", Family: "Garcia", Birthdate: "1980-01-05", SSN4: "1234"}}}
 	srv := httptest.NewServer(as.Handler())
 	defer srv.Close()
 	as.Issuer = srv.URL
