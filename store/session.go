@@ -257,10 +257,12 @@ func (s *Store) Save(ctx context.Context, sess Session, prevStep int64, x SaveEx
 	for k, v := range before {
 		after[k] = v
 	}
-	args := make([]any, 8, 8+16)
+	args := make([]any, 8, 8+24)
 	args[0] = prevStep
 	args[1] = deadline.UnixMilli()
-	var del, set []any
+	// Sized for the most a save writes, so appending never grows them.
+	set := make([]any, 0, 16)
+	del := make([]any, 0, 4)
 	put := func(field, value string) {
 		if old, ok := before[field]; ok && old == value {
 			return
@@ -365,6 +367,15 @@ func (s *Store) Save(ctx context.Context, sess Session, prevStep int64, x SaveEx
 // when the script does not win the entry is removed again with XDEL: an extra
 // round trip only on the rare losing path.
 func (s *Store) runSave(ctx context.Context, keys []string, args []any, event ivr.Event, callSid string, now time.Time) (int64, error) {
+	if event == "" {
+		// Nothing to pipeline: the script alone, one round trip (EVAL
+		// after a script-cache flush).
+		res, err := s.save.EvalSha(ctx, s.rdb, keys, args...).Int64()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			res, err = s.save.Eval(ctx, s.rdb, keys, args...).Int64()
+		}
+		return res, err
+	}
 	var phantom string // an XADD whose save did not happen
 	for attempt := 0; ; attempt++ {
 		pipe := s.rdb.Pipeline()

@@ -100,8 +100,10 @@ type Gateway struct {
 	live    liveSet     // live WebSocket sessions, closed on Shutdown
 	twiml   twimlCache  // rendered documents, the step left open
 	sockets SocketClaims
-	// callerKey keys caller references, bindKey the WebSocket bindings.
+	// callerKey keys caller references (callerRefs computes them), bindKey
+	// the WebSocket bindings.
 	callerKey, bindKey []byte
+	callerRefs         *callerRefs
 }
 
 // New checks the configuration and returns a gateway.
@@ -156,6 +158,7 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 		callerKey: deriveKey(cfg.Secret, "caller-ref"), bindKey: deriveKey(cfg.Secret, "socket-binding"),
 	}
 	g.live.max = cfg.MaxSockets
+	g.callerRefs = newCallerRefs(g.callerKey)
 	return g, nil
 }
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ivr-gateway/ivr"
@@ -14,6 +16,28 @@ import (
 	"github.com/ivr-gateway/ivr/dialog"
 	"github.com/ivr-gateway/ivr/store"
 )
+
+// The webhook answers' header values.
+var (
+	twimlContentType = []string{"text/xml; charset=utf-8"}
+	noStore          = []string{"no-store"}
+)
+
+// queryStep returns the (still escaped) value of the first "step" parameter
+// of a raw query, as url.Values.Get would, without building the map.
+func queryStep(raw string) string {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		if k, v, _ := strings.Cut(kv, "="); k == "step" {
+			if u, err := url.QueryUnescape(v); err == nil {
+				return u
+			}
+			return "\x00" // unparseable: refused as a bad step below
+		}
+	}
+	return ""
+}
 
 // maxWebhookBody caps a webhook body; Twilio's are about 1 KiB.
 const maxWebhookBody = 64 << 10
@@ -54,7 +78,7 @@ func (g *Gateway) webhook(route string, handle func(context.Context, *request) (
 			w.WriteHeader(http.StatusForbidden)
 			return
 		}
-		req, err := parseRequest(route, g.callerKey, r, form)
+		req, err := parseRequest(route, g.callerRefs, r, form)
 		ctx, cancel := context.WithTimeout(r.Context(), g.cfg.RequestTimeout)
 		defer cancel()
 		var res result
@@ -75,8 +99,9 @@ func (g *Gateway) webhook(route string, handle func(context.Context, *request) (
 		g.log.Info("webhook", "route", route, "call_sid", req.call.Sid, "step", res.step,
 			"node", string(res.node), "event", res.event, "outcome", outcome,
 			"ms", time.Since(start).Milliseconds())
-		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
+		h := w.Header()
+		h["Content-Type"] = twimlContentType // shared, never modified: no allocation per answer
+		h["Cache-Control"] = noStore
 		io.WriteString(w, res.twiml)
 	})
 }
@@ -112,7 +137,7 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request) (form, bo
 	return form, true
 }
 
-func parseRequest(route string, callerKey []byte, r *http.Request, form form) (*request, error) {
+func parseRequest(route string, callerKey *callerRefs, r *http.Request, form form) (*request, error) {
 	req := &request{
 		route:      route,
 		callStatus: form.get("CallStatus"),
@@ -121,7 +146,7 @@ func parseRequest(route string, callerKey []byte, r *http.Request, form form) (*
 			Speech: form.get("SpeechResult"),
 		},
 	}
-	req.call.Caller = callerRef(callerKey, form.get("From"))
+	req.call.Caller = callerKey.ref(form.get("From"))
 	if route == "relay-done" {
 		req.relay = parseRelayResult(form)
 	}
@@ -135,7 +160,7 @@ func parseRequest(route string, callerKey []byte, r *http.Request, form form) (*
 			req.input.Confidence, req.input.HasConfidence = f, true
 		}
 	}
-	if s := r.URL.Query().Get("step"); s != "" {
+	if s := queryStep(r.URL.RawQuery); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {
 			return req, fmt.Errorf("%w: bad step", errBadRequest)
