@@ -165,6 +165,88 @@ var scenarios = []replay.Scenario{
 	},
 }
 
+// socketScenarios are the same calls through the WebSocket transports:
+// the base scenario's steps, with IVR_TRANSPORT set. Scenarios that only
+// make sense with <Gather> (a forged <Gather> action, a repeated webhook,
+// a spelled name, which needs a recogniser confidence ConversationRelay
+// does not send) are left out.
+var socketScenarios = []struct {
+	transport string
+	base      []string
+}{
+	{"relay", []string{"happy_path", "otp_step_up", "three_mismatches_fallback", "no_input_twice", "as_slow", "redis_down", "spanish_call", "confirm_date"}},
+	{"stream", []string{"happy_path", "mismatch_then_success", "as_slow"}},
+}
+
+// relayScenarios exist only on ConversationRelay: every answer spoken,
+// messages the gateway cannot use, and sessions opened by an attacker.
+var relayScenarios = []replay.Scenario{
+	{
+		Name: "relay_speech", Description: "Maria answers every question by voice, language choice included",
+		Env: replay.Env{Transport: "relay"},
+		Steps: []replay.Step{
+			{Kind: "say", Value: "English", Note: "language by voice"},
+			{Kind: "say", Value: "my name is Maria Garcia"},
+			{Kind: "say", Value: "January fifth nineteen eighty"},
+			{Kind: "say", Value: "one two three four", Note: "verified: the session ends, relay-done hands off"},
+			{Kind: "hangup", Value: "completed"},
+		},
+		AfterHangup: true,
+	},
+	{
+		Name: "relay_malformed", Description: "messages the gateway cannot use are counted and dropped; the call goes on",
+		Env: replay.Env{Transport: "relay"},
+		Steps: []replay.Step{
+			{Kind: "raw", Value: `{"type":"prompt","voicePrompt":`, Note: "truncated JSON"},
+			{Kind: "raw", Value: `{"type":"transcription","text":"hello"}`, Note: "unknown type"},
+			{Kind: "raw", Value: `{"type":"dtmf","digit":"12"}`, Note: "not one key"},
+			{Kind: "raw", Value: `{"type":"setup","callSid":"CA00000000000000000000000000000000"}`, Note: "a second setup"},
+			{Kind: "raw", Value: `{"type":"interrupt","utteranceUntilInterrupt":"For English","durationUntilInterruptMs":"460"}`, Note: "an interrupt, duration as a string"},
+			{Kind: "raw", Value: `{"type":"info","name":"roundTripDelayMs","value":148}`},
+			{Kind: "silence"},
+			{Kind: "say", Value: "Maria Garcia"},
+			{Kind: "press", Value: "01051980"},
+			{Kind: "press", Value: "1234"},
+		},
+	},
+	{
+		// A second session with the call's own binding while the first is
+		// live (one session per call) needs two sessions at once, which a
+		// fixture replays one after the other: relay_test.go has it.
+		Name: "relay_attacks", Description: "a second session without a signature, or with a forged setup, is refused and changes nothing",
+		Env: replay.Env{Transport: "relay"},
+		Steps: []replay.Step{
+			{Kind: "unsigned_upgrade", Note: "no X-Twilio-Signature: 403"},
+			{Kind: "forged_setup", Value: "call_sid", Note: "another call's SID: close 1008"},
+			{Kind: "forged_setup", Value: "caller", Note: "a changed caller reference: close 1008"},
+			{Kind: "forged_setup", Value: "no_bind", Note: "no binding: close 1008"},
+			{Kind: "silence", Note: "the real session goes on"},
+			{Kind: "say", Value: "Maria Garcia"},
+			{Kind: "press", Value: "01051980"},
+			{Kind: "press", Value: "1234"},
+		},
+	},
+}
+
+// allScenarios is every recorded call: the <Gather> ones, the same through
+// the WebSocket transports, and the relay-only ones. New scenarios go at
+// the end, so the others keep their call SIDs.
+func allScenarios() []replay.Scenario {
+	all := append([]replay.Scenario(nil), scenarios...)
+	for _, st := range socketScenarios {
+		for _, name := range st.base {
+			for _, sc := range scenarios {
+				if sc.Name == name {
+					sc.Name = st.transport + "_" + sc.Name
+					sc.Env.Transport = st.transport
+					all = append(all, sc)
+				}
+			}
+		}
+	}
+	return append(all, relayScenarios...)
+}
+
 func fixturePath(name string) string { return filepath.Join("testdata", "calls", name+".jsonl") }
 
 func harness(t *testing.T, env replay.Env, logs *testlog.Buffer) *replay.Harness {
@@ -185,7 +267,7 @@ func harness(t *testing.T, env replay.Env, logs *testlog.Buffer) *replay.Harness
 func callSid(i int) string { return fmt.Sprintf("CA%032x", 0xca11000+i) }
 
 func TestCallFixtures(t *testing.T) {
-	for i, sc := range scenarios {
+	for i, sc := range allScenarios() {
 		t.Run(sc.Name, func(t *testing.T) {
 			t.Parallel()
 			logs := &testlog.Buffer{}

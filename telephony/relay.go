@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/ivr-gateway/ivr"
 	"github.com/ivr-gateway/ivr/callflow"
 	"github.com/ivr-gateway/ivr/dialog"
 	"github.com/ivr-gateway/ivr/kba"
@@ -63,8 +64,9 @@ var (
 	errNoSetup     = errors.New("telephony: relay session sent no setup")
 )
 
-// Outcomes carried in the end message's handoffData and counted in
-// ivr_relay_sessions_total. They are the only values relay-done acts on.
+// Outcomes carried in the end message's handoffData (and, but for trouble,
+// counted as the session's outcome). They are the only values relay-done
+// reads back.
 const (
 	relayVerified = "verified"
 	relayFailed   = "failed"
@@ -138,12 +140,13 @@ type relaySession struct {
 	events chan relayEvent // reader → session; closed when the reader ends
 	quit   chan struct{}   // closed when the session stops listening
 
-	callSid  string
-	lang     kba.Lang     // the session's speech and recognition language
-	ended    string       // the outcome sent in end, once sent
-	sent     int          // messages sent
-	received atomic.Int64 // messages received (counted by the reader)
-	step     int64        // the call's step, for end
+	callSid      string
+	lang         kba.Lang     // the session's speech and recognition language
+	ended        string       // the outcome sent in end, once sent
+	sent         int          // messages sent
+	received     atomic.Int64 // messages received (counted by the reader)
+	twilioClosed atomic.Bool  // the reader saw Twilio's close frame
+	step         int64        // the call's step, for end
 }
 
 type relayEventKind uint8
@@ -184,6 +187,8 @@ func (s *relaySession) serve(ctx context.Context) {
 		if s.callSid != "" && s.ended == "" {
 			s.end(handoff{Outcome: relayHandback, Step: s.step})
 		}
+	case errors.Is(err, errRelayClosed) && s.twilioClosed.Load():
+		outcome = "closed_by_twilio" // the caller hung up, or Twilio gave up
 	case errors.Is(err, errRelayClosed):
 		outcome = "lost"
 	case errors.Is(err, errNoSetup):
@@ -213,7 +218,11 @@ func (s *relaySession) serve(ctx context.Context) {
 	s.m.ended.WithLabelValues(outcome).Inc()
 	s.log.Info("relay", "call_sid", s.callSid, "outcome", outcome, "messages_in", s.received.Load(),
 		"messages_out", s.sent, "ms", time.Since(start).Milliseconds())
-	if outcome != "lost" {
+	switch {
+	case outcome == "lost" || outcome == "closed_by_twilio":
+	case s.ended != "" && code == websocket.CloseNormalClosure && s.awaitClose():
+		// After end, Twilio closes the session itself.
+	default:
 		deadline := time.Now().Add(writeTimeout)
 		if s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), deadline) == nil {
 			s.awaitClose()
@@ -226,18 +235,18 @@ func (s *relaySession) serve(ctx context.Context) {
 }
 
 // awaitClose drains events until the reader sees Twilio's close frame (or
-// the connection ends), for at most closeWait.
-func (s *relaySession) awaitClose() {
+// the connection ends), for at most closeWait; it reports whether it did.
+func (s *relaySession) awaitClose() bool {
 	t := time.NewTimer(closeWait)
 	defer t.Stop()
 	for {
 		select {
 		case _, ok := <-s.events:
 			if !ok {
-				return
+				return true
 			}
 		case <-t.C:
-			return
+			return false
 		}
 	}
 }
@@ -250,7 +259,9 @@ func (s *relaySession) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.callSid = setup.CallSid
+	if ivr.ValidCallSid(setup.CallSid) {
+		s.callSid = setup.CallSid // for the log lines; only a SID's shape is trusted
+	}
 	step, caller, err := g.bound("relay", setup.CallSid, setup.CustomParameters)
 	if err != nil {
 		return err

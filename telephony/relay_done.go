@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/url"
 	"strings"
 
 	"github.com/ivr-gateway/ivr/callflow"
@@ -25,14 +24,14 @@ type relayResult struct {
 // maxHandoffData bounds the handoffData read back; ours is a few dozen bytes.
 const maxHandoffData = 1024
 
-func parseRelayResult(form url.Values) relayResult {
-	r := relayResult{status: form.Get("SessionStatus")}
+func parseRelayResult(form form) relayResult {
+	r := relayResult{status: form.get("SessionStatus")}
 	switch r.status {
 	case "ended", "failed", "completed":
 	default:
 		r.status = "other"
 	}
-	if d := form.Get("HandoffData"); d != "" && len(d) <= maxHandoffData {
+	if d := form.get("HandoffData"); d != "" && len(d) <= maxHandoffData {
 		var h handoff
 		if json.Unmarshal([]byte(d), &h) == nil {
 			switch h.Outcome {
@@ -41,7 +40,7 @@ func parseRelayResult(form url.Values) relayResult {
 			}
 		}
 	}
-	if c := form.Get("ErrorCode"); c != "" && len(c) <= 8 && strings.Trim(c, "0123456789") == "" {
+	if c := form.get("ErrorCode"); c != "" && len(c) <= 8 && strings.Trim(c, "0123456789") == "" {
 		r.errorCode = c
 	}
 	return r

@@ -19,7 +19,7 @@ func newRelayMetrics(reg prometheus.Registerer) *relayMetrics {
 	m := &relayMetrics{
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ivr_relay_sessions_total",
-			Help: "ConversationRelay sessions ended, by outcome (verified, failed, hold, handback, trouble, shutdown, lost, unbound, duplicate, no_setup, closed).",
+			Help: "ConversationRelay sessions ended, by outcome (verified, failed, hold, handback, error, shutdown, closed_by_twilio, lost, unbound, duplicate, no_setup, upgrade_failed).",
 		}, []string{"outcome"}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ivr_relay_messages_total", Help: "ConversationRelay messages received, by type.",

@@ -17,14 +17,20 @@ import (
 
 // speak sends each prompt as one text message ending its talk cycle
 // (last: true), in the prompt's own language (the language menu speaks
-// each language in its voice). It returns how long Twilio will take to say
-// it all, as far as we can tell.
-func (s *relaySession) speak(says []dialog.Say) (time.Duration, error) {
+// each language in its voice). A question may be interrupted (the
+// session's interruptible="any"); what asks for no answer ("please hold")
+// is sent with interruptible false. It returns how long Twilio will take
+// to say it all, as far as we can tell.
+func (s *relaySession) speak(says []dialog.Say, question bool) (time.Duration, error) {
+	var interruptible *bool
+	if !question {
+		interruptible = new(bool)
+	}
 	chars := 0
 	for _, say := range says {
 		text, lang := s.g.promptText(say, s.lang)
 		chars += utf8.RuneCountInString(text)
-		if err := s.send(conversationrelay.Text{Token: text, Last: true, Lang: lang}); err != nil {
+		if err := s.send(conversationrelay.Text{Token: text, Last: true, Lang: lang, Interruptible: interruptible}); err != nil {
 			return 0, err
 		}
 	}
@@ -54,7 +60,7 @@ func (g *Gateway) promptText(say dialog.Say, lang kba.Lang) (string, string) {
 // to say the question plus its timeout is no input. Whichever input comes
 // first wins, as in <Gather>: once a key is pressed, speech is ignored.
 func (s *relaySession) collect(ctx context.Context, a dialog.Ask) (dialog.Input, error) {
-	speaking, err := s.speak(a.Say)
+	speaking, err := s.speak(a.Say, true)
 	if err != nil {
 		return dialog.Input{}, err
 	}
@@ -155,7 +161,7 @@ func (s *relaySession) stepWithHold(ctx context.Context, call callflow.Call, in 
 		case r := <-done:
 			return r.t, r.err
 		case <-hold.C:
-			if _, err := s.speak([]dialog.Say{{Prompt: prompts.Hold}}); err != nil {
+			if _, err := s.speak([]dialog.Say{{Prompt: prompts.Hold}}, false); err != nil {
 				return fail(err)
 			}
 		case ev, ok := <-s.events:
@@ -190,6 +196,8 @@ func (s *relaySession) read() {
 		s.conn.SetReadDeadline(time.Now().Add(relayIdle))
 		mt, data, err := s.conn.ReadMessage()
 		if err != nil {
+			var ce *websocket.CloseError
+			s.twilioClosed.Store(errors.As(err, &ce))
 			s.deliver(relayEvent{kind: relayClosedEv})
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ivr-gateway/ivr/callflow"
 	"github.com/ivr-gateway/ivr/dialog"
@@ -140,7 +141,12 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
-	ctx, cancel := context.WithCancelCause(context.Background())
+	base := context.Background()
+	if sp := trace.SpanFromContext(r.Context()); sp.SpanContext().IsValid() {
+		// Traced: the steps run from the session link to its request's span.
+		base = trace.ContextWithSpan(base, sp)
+	}
+	ctx, cancel := context.WithCancelCause(base)
 	s := &streamSession{g: g, m: m, clock: g.clock, cancel: cancel}
 	live, err := g.live.add(cancel)
 	if err != nil {

@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -644,28 +643,6 @@ func TestStreamSurvivesBadInput(t *testing.T) {
 	assertNoPersonalData(t, e.logs.String())
 }
 
-// TestStreamNoInput: no key at the date of birth, twice: the failure path,
-// told by TwiML after the stream closed.
-func TestStreamNoInput(t *testing.T) {
-	checkLeaks(t)
-	e := newStreamEnv(t, fastClock{50})
-	sid := "CA00000000000000000000000000000001"
-	doc := e.toDOB(sid)
-	ts := e.open(doc, sid)
-	if code := ts.closed(); code != websocket.CloseNormalClosure {
-		t.Fatalf("close code %d, want 1000", code)
-	}
-	if got := e.phase(sid); got != "failed" {
-		t.Fatalf("phase %q, want failed", got)
-	}
-	if twiml := e.finish(doc, sid); !strings.Contains(twiml, "<Hangup") {
-		t.Errorf("stream-done TwiML is not the goodbye: %s", twiml)
-	}
-	if strings.Join(ts.marks, ",") != "ask_dob-1,reprompt_dob-2" {
-		t.Errorf("marks %v: want the question and its re-prompt", ts.marks)
-	}
-}
-
 // TestStreamUpgradeSignature: the upgrade is refused (403, before any
 // WebSocket) unless X-Twilio-Signature signs the wss URL, or that URL with
 // the trailing slash Twilio's notes mention.
@@ -808,58 +785,5 @@ func TestStreamShutdown(t *testing.T) {
 	}
 	if _, resp, err := e.dial(twiliosim.Sign(authToken, "wss://ivr.example.test/twilio/stream", nil)); err == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("stream accepted after Shutdown")
-	}
-}
-
-// TestStreamDialogPaths: the other ways a stream question can end.
-func TestStreamDialogPaths(t *testing.T) {
-	tests := []struct {
-		name     string
-		env      replay.Env
-		caller   string
-		keys     []string // one entry per question on the stream
-		phase    string
-		mark     string // a mark that must have been sent
-		stepDone string // must appear in the stream-done TwiML
-	}{
-		{
-			name: "otp_step_up", caller: "John Smith", keys: []string{"07041975", "5678", "246810"},
-			phase: "verified", stepDone: streamHandoffURL,
-		},
-		{
-			name: "mismatch_back_to_name", caller: "Maria Garcia", keys: []string{"01051980", "9999"},
-			phase: "collecting", stepDone: `input="speech"`,
-		},
-		{
-			name: "slow_as_hold_prompt", env: replay.Env{AS: "slow"}, caller: "Maria Garcia", keys: []string{"01051980", "1234"},
-			phase: "verified", mark: "hold-3", stepDone: streamHandoffURL,
-		},
-	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			checkLeaks(t)
-			e := newStreamEnvWith(t, fastClock{20}, tt.env)
-			sid := fmt.Sprintf("CA%032x", 0x9a7000+i)
-			doc := e.toDOBAs(sid, tt.caller)
-			ts := e.open(doc, sid)
-			for _, k := range tt.keys {
-				ts.next("media")
-				ts.dtmf(k)
-				ts.next("clear")
-			}
-			if code := ts.closed(); code != websocket.CloseNormalClosure {
-				t.Fatalf("close code %d, want 1000", code)
-			}
-			if tt.mark != "" && !slices.Contains(ts.marks, tt.mark) {
-				t.Errorf("marks %v lack %s", ts.marks, tt.mark)
-			}
-			if got := e.phase(sid); got != tt.phase {
-				t.Errorf("phase %q, want %q", got, tt.phase)
-			}
-			if twiml := e.finish(doc, sid); !strings.Contains(twiml, tt.stepDone) {
-				t.Errorf("stream-done TwiML lacks %s: %s", tt.stepDone, twiml)
-			}
-			assertNoPersonalData(t, e.logs.String())
-		})
 	}
 }

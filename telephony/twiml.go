@@ -202,7 +202,7 @@ func (r *renderer) connectRelay() {
 	}
 	var inner []twiml.Element
 	for _, l := range langs {
-		provider, voice := relayVoice(r.cfg.voice(r.cat, l))
+		provider, voice := relayTTS(r.cfg.voice(r.cat, l))
 		inner = append(inner, &twiml.VoiceLanguage{Code: r.cat.Lookup(string(l)).Code, TtsProvider: provider, Voice: voice})
 	}
 	bind := bindingParams(r.bindKey, "relay", r.call.Sid, r.step, r.call.Caller)
@@ -211,7 +211,7 @@ func (r *renderer) connectRelay() {
 			inner = append(inner, &twiml.VoiceParameter{Name: k, Value: v})
 		}
 	}
-	provider, voice := relayVoice(r.cfg.voice(r.cat, r.lang))
+	provider, voice := relayTTS(r.cfg.voice(r.cat, r.lang))
 	r.verbs = append(r.verbs, &twiml.VoiceConnect{
 		Action: r.url("/twilio/relay-done"),
 		Method: "POST",
@@ -230,12 +230,12 @@ func (r *renderer) connectRelay() {
 	})
 }
 
-// relayVoice maps a <Say> voice (the catalogue's or IVR_VOICES') to
+// relayTTS maps a <Say> voice (the catalogue's or IVR_VOICES') to
 // ConversationRelay's ttsProvider and voice: "Polly.Joanna-Neural" is
 // Amazon's "Joanna-Neural", "Google.en-US-Neural2-F" Google's. Other names
 // ("alice", "man") have no ConversationRelay equivalent: Twilio's default
 // voice for the language speaks.
-func relayVoice(sayVoice string) (provider, voice string) {
+func relayTTS(sayVoice string) (provider, voice string) {
 	for prefix, p := range map[string]string{"Polly.": "Amazon", "Google.": "Google", "ElevenLabs.": "ElevenLabs"} {
 		if v, ok := strings.CutPrefix(sayVoice, prefix); ok && v != "" {
 			return p, v

@@ -32,6 +32,9 @@ func TestTwiMLGolden(t *testing.T) {
 	withHandoffURL.HandoffURL = "https://agent.example.test/twiml"
 	withStream := base
 	withStream.Transport = TransportStream
+	withRelay := base
+	withRelay.Transport = TransportRelay
+	withRelay.Voices = map[string]string{"es-US": "Google.es-US-Neural2-A"}
 	withFallback := base
 	withFallback.FallbackNumber = "+15555550199"
 	prompt := func(s dialog.State) []dialog.Action { _, a := m.Step(s, dialog.Resume{}); return a }
@@ -51,6 +54,9 @@ func TestTwiMLGolden(t *testing.T) {
 		{"ask_ssn4_reprompt", base, kba.English, 0, prompt(dialog.State{Node: dialog.NodeSSN4, Lang: kba.English, Misses: 1})},
 		{"ask_dob_stream", withStream, kba.English, 0, prompt(dialog.State{Node: dialog.NodeDOB, Lang: kba.English})},
 		{"ask_name_stream", withStream, kba.English, 0, prompt(dialog.State{Node: dialog.NodeName, Lang: kba.English})},
+		// Every question of a relay call is one <ConversationRelay>: the
+		// session speaks it; the <Language>s give each language its voice.
+		{"ask_name_relay_es", withRelay, kba.Spanish, 0, prompt(dialog.State{Node: dialog.NodeName, Lang: kba.Spanish})},
 		{"ask_otp", base, kba.English, 0, prompt(dialog.State{Node: dialog.NodeOTP, Lang: kba.English})},
 		{"hold_first", base, kba.English, 0, []dialog.Action{dialog.Hold{}}},
 		{"hold_again", base, kba.English, 1, []dialog.Action{dialog.Hold{}}},
@@ -63,7 +69,7 @@ func TestTwiMLGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.cfg
-			r := &renderer{cfg: &cfg, cat: cat, lang: tt.lang, step: 7, polls: tt.polls,
+			r := &renderer{cfg: &cfg, cat: cat, lang: tt.lang, step: 7, polls: tt.polls, langs: []kba.Lang{kba.English, kba.Spanish},
 				bindKey: deriveKey([]byte("twiml-golden-secret-0123456789abcdef"), "socket-binding"),
 				call:    callflow.Call{Sid: "CA0000000000000000000000000000e7e7", Caller: "0123456789abcdef0123456789abcdef"}}
 			r.add(tt.actions)

@@ -1,9 +1,11 @@
 // Package replay records and replays call fixtures: the exact HTTP requests
-// Twilio makes during one call, each with what the gateway must answer and
-// what the authorization server must have been sent by then.
+// Twilio makes during one call, and the WebSocket sessions it opens (Media
+// Streams, ConversationRelay) with every message each way, each with what
+// the gateway must answer and what the authorization server must have been
+// sent by then.
 //
 // A fixture is a JSON-lines file (format in docs/fixtures.md): a header line,
-// then one line per request. Fixtures are recorded by driving the gateway
+// then one line per request or session. Fixtures are recorded by driving the gateway
 // with the Twilio simulator (internal/twiliosim) through a Scenario, and
 // replayed verbatim, so a replay needs neither the simulator nor the
 // scenario: `ivr replay` runs the same files against any gateway.
@@ -11,6 +13,7 @@ package replay
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,21 +44,67 @@ type Env struct {
 	Fallback bool   `json:"fallback,omitempty"` // IVR_FALLBACK_NUMBER set
 	// FixedOTP: the call needs the AS double's known one-time code.
 	FixedOTP bool `json:"fixed_otp,omitempty"`
+	// Transport is the gateway's IVR_TRANSPORT: "" (gather), "stream" or
+	// "relay". A fixture only replays against a gateway of its transport.
+	Transport string `json:"transport,omitempty"`
 }
 
 // Default reports whether the fixture needs nothing special, so it can run
-// against any gateway with the demo patients.
-func (e Env) Default() bool {
-	return (e.AS == "" || e.AS == "ok") && (e.Redis == "" || e.Redis == "up") && !e.FixedOTP && !e.Fallback
+// against any <Gather> gateway with the demo patients.
+func (e Env) Default() bool { return e.DefaultFor("gather") }
+
+// DefaultFor reports whether the fixture needs nothing special on a
+// gateway running transport (IVR_TRANSPORT; "" is gather).
+func (e Env) DefaultFor(transport string) bool {
+	return (e.AS == "" || e.AS == "ok") && (e.Redis == "" || e.Redis == "up") && !e.FixedOTP && !e.Fallback &&
+		cmp.Or(e.Transport, "gather") == cmp.Or(transport, "gather")
 }
 
-// Line is one request of the call and what must follow it.
+// Line is one request of the call, or one WebSocket session, and what
+// must follow it.
 type Line struct {
 	N       int     `json:"n"`
 	TMS     int64   `json:"t_ms"` // when Twilio sent it, from the call's start
 	Note    string  `json:"note,omitempty"`
-	Request Request `json:"request"`
-	Expect  Expect  `json:"expect"`
+	Request Request `json:"request,omitzero"`
+	// Socket is set, instead of Request, for a WebSocket session.
+	Socket *Socket `json:"socket,omitempty"`
+	Expect Expect  `json:"expect"`
+}
+
+// Socket is one WebSocket session as Twilio runs it: the signed upgrade,
+// then every frame in order. Expect.Status is the upgrade's answer (101).
+type Socket struct {
+	Kind      string  `json:"kind"` // "stream" or "relay"
+	URL       string  `json:"url"`  // the wss:// URL of the TwiML, which is signed
+	Signature string  `json:"signature,omitempty"`
+	Frames    []Frame `json:"frames,omitempty"`
+	// Close is how the session ended: closed by "gateway" (with its
+	// code, which must match) or by "twilio".
+	Close *Close `json:"close,omitempty"`
+}
+
+// Frame is one step of a session: a message Twilio sends (send), one the
+// gateway must send next (recv, compared as JSON), or, on a Media Stream,
+// prompt audio (await "media": one or more media messages, not compared,
+// since their number depends on timing).
+type Frame struct {
+	Send json.RawMessage `json:"send,omitempty"`
+	// SendText is a frame Twilio sends that is not JSON (a malformed
+	// message on purpose), as text.
+	SendText string          `json:"send_text,omitempty"`
+	Recv     json.RawMessage `json:"recv,omitempty"`
+	Await    string          `json:"await,omitempty"`
+	// Tamper marks a setup (start) message forged on purpose: the replay
+	// applies the same change to the parameters of the TwiML it got
+	// ("call_sid", "caller", "no_bind", "step").
+	Tamper string `json:"tamper,omitempty"`
+}
+
+// Close is how a session ended.
+type Close struct {
+	By   string `json:"by"`
+	Code int    `json:"code,omitempty"`
 }
 
 // Request is an HTTP request exactly as Twilio sent it.
@@ -132,7 +181,12 @@ func Parse(r io.Reader) (*Fixture, error) {
 		if err := json.Unmarshal([]byte(b), &l); err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
-		if l.Request.Method == "" || !strings.HasPrefix(l.Request.URL, fx.Header.PublicURL) {
+		switch {
+		case l.Socket != nil:
+			if !strings.HasPrefix(l.Socket.URL, wsBase(fx.Header.PublicURL)+"/") {
+				return nil, fmt.Errorf("line %d: session needs a URL under %s", n, wsBase(fx.Header.PublicURL))
+			}
+		case l.Request.Method == "" || !strings.HasPrefix(l.Request.URL, fx.Header.PublicURL):
 			return nil, fmt.Errorf("line %d: request needs a method and a URL under %s", n, fx.Header.PublicURL)
 		}
 		fx.Lines = append(fx.Lines, l)

@@ -39,7 +39,25 @@ const (
 	slowASDelay    = 1 * time.Second
 	slowVerifyWait = 200 * time.Millisecond
 	holdPause      = 2 * time.Second
+	// socketSlowASDelay is the slow AS of the WebSocket transports, whose
+	// sessions say "please hold" after a second of wall time (holdAfter
+	// in telephony): well past it, and a normal verification well before.
+	socketSlowASDelay = 2500 * time.Millisecond
 )
+
+// socketClockScale is how much faster than the wall clock the WebSocket
+// transports' timers run in the harness (the waits for the caller: prompt
+// pacing, question timeouts). A stream's hold prompt runs on that clock,
+// so its scale keeps it well past a normal verification.
+var socketClockScale = map[string]time.Duration{"relay": 10, "stream": 4}
+
+// scaledClock runs timers k times faster than the wall clock
+// (telephony.Clock).
+type scaledClock struct{ k time.Duration }
+
+func (c scaledClock) Now() time.Time                         { return time.Now() }
+func (c scaledClock) NewTimer(d time.Duration) *time.Timer   { return time.NewTimer(d / c.k) }
+func (c scaledClock) NewTicker(d time.Duration) *time.Ticker { return time.NewTicker(d / c.k) }
 
 // Harness is an in-process gateway with an AS double, as a fixture's
 // environment asks for.
@@ -76,7 +94,11 @@ func Start(ctx context.Context, hc HarnessConfig) (*Harness, error) {
 	case "500":
 		h.AS.SetFailing(true)
 	case "slow":
-		h.AS.SetDelay(slowASDelay)
+		if socketClockScale[hc.Env.Transport] != 0 {
+			h.AS.SetDelay(socketSlowASDelay)
+		} else {
+			h.AS.SetDelay(slowASDelay)
+		}
 	}
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -85,7 +107,10 @@ func Start(ctx context.Context, hc HarnessConfig) (*Harness, error) {
 		AuthIssuer: as.URL, ClientID: ClientID, ClientSecret: ClientSecret, Scope: Scope, Resource: Resource,
 		AgentKeys: []string{AgentKey}, SessionKey: key, CallerLimit: cmp.Or(hc.CallerLimit, 100),
 		MaxAttempts: 3, OrgName: "Example Health", Languages: []string{"en-US", "es-US"},
-		HoldPause: holdPause, Now: hc.Now,
+		HoldPause: holdPause, Now: hc.Now, Transport: hc.Env.Transport,
+	}
+	if k := socketClockScale[hc.Env.Transport]; k != 0 {
+		cfg.SocketClock = scaledClock{k}
 	}
 	if hc.Env.Fallback {
 		cfg.FallbackNumber = FallbackNumber

@@ -2,14 +2,16 @@ package replay
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/ivr-gateway/ivr/internal/canon"
 	"github.com/ivr-gateway/ivr/internal/twiliosim"
+	"github.com/ivr-gateway/ivr/telephony/conversationrelay"
 )
 
 // Step is one thing the caller (or an attacker, or Twilio) does.
@@ -17,7 +19,12 @@ type Step struct {
 	// Kind: "press", "say", "silence", "hangup" (status callback with Value
 	// as CallStatus), "repeat" (Twilio sends the last request again),
 	// "forged" (a request to the current <Gather> with the wrong signature),
-	// "unsigned" (the same without X-Twilio-Signature).
+	// "unsigned" (the same without X-Twilio-Signature). In a WebSocket
+	// session: "raw" (Value sent as one frame, as it is: a malformed or
+	// unexpected message), "unsigned_upgrade" (a second session opened
+	// without X-Twilio-Signature), "forged_setup" (a second, signed relay
+	// session whose setup carries the call's parameters changed as Value
+	// says: "call_sid", "caller", "no_bind", "step").
 	Kind       string
 	Value      string
 	Confidence float64
@@ -43,13 +50,18 @@ func Record(ctx context.Context, sc Scenario, h *Harness, callSid string) (*Fixt
 	start := time.Now()
 	var last *Request
 	record := func(ex twiliosim.Exchange, note string) {
+		if ex.Socket != nil {
+			fx.Lines = append(fx.Lines, Line{N: len(fx.Lines) + 1, TMS: ex.Socket.Started.Sub(start).Milliseconds() / 100 * 100,
+				Note: note, Socket: socketLine(ex.Socket), Expect: Expect{Status: ex.Status, AS: h.newASRequests()}})
+			return
+		}
 		req := Request{Method: ex.Method, URL: ex.URL, Signature: ex.Signature, Body: ex.Body}
 		// t_ms is kept to 100 ms so fixtures do not churn on re-recording;
 		// only the <Pause> before a poll needs it.
 		l := Line{N: len(fx.Lines) + 1, TMS: time.Since(start).Milliseconds() / 100 * 100, Note: note, Request: req,
 			Expect: Expect{Status: ex.Status, AS: h.newASRequests()}}
 		if ex.Status == http.StatusOK {
-			l.Expect.TwiML = canon.TwiML(ex.Response, h.PublicURL)
+			l.Expect.TwiML = normaliseTwiML(ex.Response, h.PublicURL)
 		}
 		fx.Lines = append(fx.Lines, l)
 		last = &fx.Lines[len(fx.Lines)-1].Request
@@ -66,7 +78,17 @@ func Record(ctx context.Context, sc Scenario, h *Harness, callSid string) (*Fixt
 		return nil, fmt.Errorf("replay: record %s: dial: %w", sc.Name, err)
 	}
 	for _, st := range sc.Steps {
-		pending = st.Note
+		// Steps inside a WebSocket session record nothing until it ends:
+		// the session's line carries all their notes.
+		switch {
+		case st.Kind == "repeat" || st.Kind == "forged" || st.Kind == "unsigned" ||
+			st.Kind == "unsigned_upgrade" || st.Kind == "forged_setup":
+			// Recorded on their own line, with their own note.
+		case pending == "":
+			pending = st.Note
+		case st.Note != "":
+			pending += "; " + st.Note
+		}
 		switch st.Kind {
 		case "press":
 			turn, err = call.Press(ctx, st.Value)
@@ -92,6 +114,14 @@ func Record(ctx context.Context, sc Scenario, h *Harness, callSid string) (*Fixt
 			ex, rerr := h.sendRaw(ctx, r)
 			err = rerr
 			record(ex, st.Note)
+		case "raw":
+			err = call.SendRaw(st.Value)
+		case "unsigned_upgrade", "forged_setup":
+			ex, perr := probe(ctx, cfg, call, st)
+			err = perr
+			if err == nil {
+				record(ex, st.Note)
+			}
 		default:
 			err = fmt.Errorf("unknown step kind %q", st.Kind)
 		}
@@ -99,12 +129,74 @@ func Record(ctx context.Context, sc Scenario, h *Harness, callSid string) (*Fixt
 			return nil, fmt.Errorf("replay: record %s: %s: %w", sc.Name, st.Kind, err)
 		}
 	}
+	if call.InSession() {
+		// A session is recorded when it ends; one still open would be lost.
+		return nil, fmt.Errorf("replay: record %s: the scenario ends inside a WebSocket session (end it, or hang up)", sc.Name)
+	}
 	if sc.AfterHangup && len(fx.Lines) > 0 {
 		l := &fx.Lines[len(fx.Lines)-1]
 		l.Expect.AgentTokenStatus = http.StatusNotFound
 		l.Expect.Revoked = true
 	}
 	return fx, nil
+}
+
+// socketLine turns a session the simulator ran into a fixture line's
+// frames. The gateway's prompt audio becomes "await media": how many
+// frames arrive depends on timing, that some do does not.
+func socketLine(log *twiliosim.SocketLog) *Socket {
+	sk := &Socket{Kind: log.Kind, URL: log.URL, Signature: log.Signature}
+	for _, f := range log.Frames {
+		switch {
+		case f.Dir == twiliosim.FromTwilio && json.Valid([]byte(f.Data)):
+			sk.Frames = append(sk.Frames, Frame{Send: json.RawMessage(f.Data), Tamper: f.Tamper})
+		case f.Dir == twiliosim.FromTwilio:
+			sk.Frames = append(sk.Frames, Frame{SendText: f.Data})
+		case isMedia([]byte(f.Data)):
+			if n := len(sk.Frames); n == 0 || sk.Frames[n-1].Await != "media" {
+				sk.Frames = append(sk.Frames, Frame{Await: "media"})
+			}
+		default:
+			sk.Frames = append(sk.Frames, Frame{Recv: json.RawMessage(f.Data)})
+		}
+	}
+	if log.ClosedBy != "" {
+		sk.Close = &Close{By: log.ClosedBy, Code: log.CloseCode}
+	}
+	return sk
+}
+
+// probe opens the attacker's session of an "unsigned_upgrade" or
+// "forged_setup" step at the call's relay URL.
+func probe(ctx context.Context, cfg twiliosim.Config, call *twiliosim.Call, st Step) (twiliosim.Exchange, error) {
+	kind, wsURL, params, ok := call.Session()
+	if !ok || kind != twiliosim.SessionRelay {
+		return twiliosim.Exchange{}, errors.New("needs a relay session")
+	}
+	var frames []twiliosim.Frame
+	if st.Kind == "forged_setup" {
+		sid, p, ok := tamper(st.Value, call.Sid(), params)
+		if !ok {
+			return twiliosim.Exchange{}, fmt.Errorf("unknown tamper %q", st.Value)
+		}
+		b, err := conversationrelay.Encode(conversationrelay.Setup{
+			SessionID: "VX" + strings.Repeat("0", 32), AccountSid: cfg.AccountSid, CallSid: sid,
+			From: cfg.From, To: cfg.To, Direction: "inbound", CallType: "PSTN", CallStatus: "IN_PROGRESS", CustomParameters: p,
+		})
+		if err != nil {
+			return twiliosim.Exchange{}, err
+		}
+		frames = append(frames, twiliosim.Frame{Dir: twiliosim.FromTwilio, Data: string(b), Tamper: st.Value})
+	}
+	sig := ""
+	if st.Kind == "forged_setup" {
+		sig = twiliosim.Sign(cfg.AuthToken, wsURL, nil)
+	}
+	log, err := twiliosim.Probe(ctx, cfg, kind, wsURL, sig, frames)
+	if err != nil {
+		return twiliosim.Exchange{}, err
+	}
+	return twiliosim.Exchange{Method: http.MethodGet, URL: log.URL, Signature: log.Signature, Status: log.Status, Socket: &log}, nil
 }
 
 // sendRaw sends a request outside the simulator (repeats and forgeries).

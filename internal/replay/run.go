@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ivr-gateway/ivr/internal/canon"
 	"github.com/ivr-gateway/ivr/internal/twiliosim"
 )
 
@@ -52,6 +51,11 @@ func Run(ctx context.Context, fx *Fixture, t Target) ([]Mismatch, error) {
 	}
 	var out []Mismatch
 	start := time.Now()
+	sid := fx.Header.CallSid
+	if t.FreshCallSid != "" {
+		sid = t.FreshCallSid
+	}
+	var params map[string]string // of the last <Stream> or <ConversationRelay>
 	for _, l := range fx.Lines {
 		if wait := time.Duration(l.TMS)*time.Millisecond - time.Since(start); wait > 0 {
 			select {
@@ -60,16 +64,30 @@ func Run(ctx context.Context, fx *Fixture, t Target) ([]Mismatch, error) {
 				return out, ctx.Err()
 			}
 		}
-		status, body, err := send(ctx, hc, fx, l.Request, t)
-		if err != nil {
-			return out, fmt.Errorf("line %d: %w", l.N, err)
-		}
-		if status != l.Expect.Status {
-			out = append(out, Mismatch{l.N, "status", fmt.Sprint(l.Expect.Status), fmt.Sprint(status)})
-		}
-		if l.Expect.TwiML != "" || status == http.StatusOK {
-			if got := canon.TwiML(body, t.PublicURL); got != l.Expect.TwiML {
-				out = append(out, Mismatch{l.N, "twiml", l.Expect.TwiML, got})
+		if l.Socket != nil {
+			status, mm, err := runSocket(ctx, fx, l, t, sid, params)
+			if err != nil {
+				return out, fmt.Errorf("line %d: %w", l.N, err)
+			}
+			if status != l.Expect.Status {
+				out = append(out, Mismatch{l.N, "upgrade status", fmt.Sprint(l.Expect.Status), fmt.Sprint(status)})
+			}
+			out = append(out, mm...)
+		} else {
+			status, body, err := send(ctx, hc, fx, l.Request, t)
+			if err != nil {
+				return out, fmt.Errorf("line %d: %w", l.N, err)
+			}
+			if status != l.Expect.Status {
+				out = append(out, Mismatch{l.N, "status", fmt.Sprint(l.Expect.Status), fmt.Sprint(status)})
+			}
+			if l.Expect.TwiML != "" || status == http.StatusOK {
+				if got := normaliseTwiML(body, t.PublicURL); got != l.Expect.TwiML {
+					out = append(out, Mismatch{l.N, "twiml", l.Expect.TwiML, got})
+				}
+				if p := liveParams(body); p != nil {
+					params = p
+				}
 			}
 		}
 		if t.Harness != nil {
@@ -79,10 +97,6 @@ func Run(ctx context.Context, fx *Fixture, t Target) ([]Mismatch, error) {
 			}
 		}
 		if l.Expect.AgentTokenStatus != 0 && t.AgentKey != "" {
-			sid := fx.Header.CallSid
-			if t.FreshCallSid != "" {
-				sid = t.FreshCallSid
-			}
 			st, err := agentTokenStatus(ctx, t.BaseURL, t.AgentKey, sid)
 			if err != nil {
 				return out, fmt.Errorf("line %d: agent API: %w", l.N, err)

@@ -60,8 +60,17 @@ func (c *Call) run(ctx context.Context, t *Turn, d *document) error {
 			c.finish(t, "reject")
 			return nil
 		case "Connect":
-			c.finish(t, "connect")
-			return nil
+			next, end, waiting, err := c.connect(ctx, t, d, v)
+			switch {
+			case err != nil:
+				return err
+			case waiting:
+				return nil
+			case end != "":
+				c.finish(t, end)
+				return nil
+			}
+			d = next
 		default:
 			c.finish(t, "error:12200 unsupported verb <"+v.Name+">")
 			return nil

@@ -1,9 +1,13 @@
-// Package twiliosim is a Twilio Programmable Voice simulator: an HTTP client
-// of the gateway that places a call the way Twilio does. It sends the form
-// parameters Twilio sends (incoming call, <Gather> action, <Redirect>, status
-// callback), signs every request with X-Twilio-Signature, and executes the
-// TwiML it gets back as Twilio would, turn by turn: a turn runs until the
-// call waits for input (<Gather>) or ends.
+// Package twiliosim is a Twilio Programmable Voice simulator: an HTTP and
+// WebSocket client of the gateway that places a call the way Twilio does.
+// It sends the form parameters Twilio sends (incoming call, <Gather>
+// action, <Redirect>, <Connect action>, status callback), signs every
+// request with X-Twilio-Signature, and executes the TwiML it gets back as
+// Twilio would, turn by turn: a turn runs until the call waits for input
+// (a <Gather>, or a question in a WebSocket session) or ends. It executes
+// <Connect><Stream> (Media Streams: stream.go) and
+// <Connect><ConversationRelay> (relay.go) too, so every transport of the
+// gateway can be called.
 //
 // Tests, recorded call fixtures and the terminal phone (ivr call) drive the
 // gateway through it, because Twilio itself cannot run here. The wire facts
@@ -49,6 +53,8 @@ var (
 	ErrBadDigits = errors.New("twiliosim: not a keypad key")
 	// ErrBadStatus is returned by Hangup for a CallStatus that does not end a call.
 	ErrBadStatus = errors.New("twiliosim: not a terminal call status")
+	// errNotInSession is returned by SendRaw outside a WebSocket session.
+	errNotInSession = errors.New("twiliosim: call is not in a WebSocket session")
 )
 
 // Config describes the simulated call and where it is sent.
@@ -82,6 +88,16 @@ type Config struct {
 	// Now is the clock for call duration and status callback timestamps;
 	// nil means time.Now.
 	Now func() time.Time
+	// Quiet is how long the gateway must stay silent in a WebSocket
+	// session, after saying something the caller can answer, before the
+	// simulated caller answers (socket.go); default 250 ms. A gateway whose
+	// own timers run faster than the wall clock needs it well under its
+	// shortest question timeout.
+	Quiet time.Duration
+	// StreamKeys is how keys are pressed on a Media Stream: KeysEvents
+	// (dtmf messages, the default), KeysTones (in-band audio only) or
+	// KeysBoth.
+	StreamKeys string
 }
 
 // Exchange is one request Twilio made and the gateway's answer. URL is the
@@ -92,6 +108,9 @@ type Exchange struct {
 	Method, URL, Signature, Body string
 	Status                       int
 	ContentType, Response        string
+	// Socket is set for a WebSocket session (Method GET, URL the wss://
+	// URL, Status the upgrade's): every frame each way.
+	Socket *SocketLog
 }
 
 // LogValue implements slog.LogValuer without the body or query, which can
@@ -133,18 +152,24 @@ func (g *Gather) accepts(kind string) bool {
 
 // Turn is what happened between two caller inputs.
 type Turn struct {
-	// Heard is every <Say> executed this turn, nested in <Gather> or not.
+	// Heard is every <Say> executed this turn, nested in <Gather> or not,
+	// every utterance a ConversationRelay session spoke (Voice is its
+	// "Provider.voice"), and every prompt a Media Stream played, named by
+	// its mark (Text is the prompt ID, Voice "stream").
 	Heard []Utterance
 	// Gather is non-nil when the call waits for input.
 	Gather *Gather
 	// Ended reports that the call is over; End says how: "hangup",
-	// "caller-hangup", "reject", "connect", "dial:NUMBER", "redirect:URL" (a
+	// "caller-hangup", "reject", "dial:NUMBER", "redirect:URL" (a
 	// <Redirect> outside PublicURL/twilio/, a hand-off), "no-twiml" (TwiML ran
 	// out), or "error:..." (what a caller hears as "an application error").
 	Ended bool
 	End   string
 	// Polls counts the <Redirect>s to the gateway followed this turn.
 	Polls int
+	// Session is SessionStream or SessionRelay when the call waits for
+	// input in a WebSocket session rather than a <Gather>.
+	Session string
 }
 
 // Call is one simulated call. Its methods are safe for concurrent use but
@@ -158,9 +183,11 @@ type Call struct {
 	mu       sync.Mutex
 	first    bool // the next request is the incoming-call webhook
 	pending  *pending
-	ended    bool // TwiML ended the call
-	hungUp   bool // the status callback was sent
-	sequence int  // next status callback SequenceNumber
+	live     *live // the WebSocket session the call is in
+	lastLive *live // the last one it was in, for Session
+	ended    bool  // TwiML ended the call
+	hungUp   bool  // the status callback was sent
+	sequence int   // next status callback SequenceNumber
 }
 
 // pending is a <Gather> waiting for input and the verbs that follow it.
@@ -258,8 +285,10 @@ func newCall(cfg Config) (*Call, error) {
 // Sid returns the call's CallSid.
 func (c *Call) Sid() string { return c.cfg.CallSid }
 
-// Press enters digits on the keypad in the current <Gather>, as Twilio
-// reports them: input stops at the gather's finishOnKey (not included in
+// Press enters digits on the keypad. In a WebSocket session each key is
+// sent as the transport sends it (a dtmf message; on a stream also or only
+// in-band tones, Config.StreamKeys) and the gateway collects them. In a
+// <Gather> they are reported as Twilio reports them: input stops at the gather's finishOnKey (not included in
 // Digits; FinishedOnKey names it) or when numDigits keys have been entered
 // (FinishedOnKey empty; later keys are lost). The action is requested with
 // Digits, FinishedOnKey and msg=Gather End. No digit before the finish key,
@@ -272,6 +301,9 @@ func (c *Call) Press(ctx context.Context, digits string) (*Turn, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.live != nil {
+		return c.inSession(ctx, func(s session) error { return s.press(ctx, digits) })
+	}
 	p, err := c.waiting()
 	if err != nil {
 		return nil, err
@@ -302,18 +334,27 @@ func (c *Call) Press(ctx context.Context, digits string) (*Turn, error) {
 	})
 }
 
-// Say speaks text into the current <Gather>. The action is requested with
+// Say speaks text. In a ConversationRelay session it is the final
+// transcript of a prompt message (no confidence: ConversationRelay sends
+// none); on a Media Stream it is only sound, which the gateway does not
+// recognise (silence). In a <Gather> the action is requested with
 // SpeechResult, Confidence (left out when confidence < 0; Twilio does not
 // guarantee it) and Language (the gather's). Empty text, or a gather that
 // does not listen for speech, counts as no input (Silence).
 func (c *Call) Say(ctx context.Context, text string, confidence float64) (*Turn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	text = strings.TrimSpace(text)
+	if c.live != nil {
+		if text == "" {
+			return c.inSession(ctx, nil)
+		}
+		return c.inSession(ctx, func(s session) error { return s.say(ctx, text) })
+	}
 	p, err := c.waiting()
 	if err != nil {
 		return nil, err
 	}
-	text = strings.TrimSpace(text)
 	if !p.gather.accepts("speech") || text == "" {
 		return c.silence(ctx, p)
 	}
@@ -329,10 +370,15 @@ func (c *Call) Say(ctx context.Context, text string, confidence float64) (*Turn,
 
 // Silence lets the current <Gather> time out. Twilio then continues with the
 // verb after </Gather> (typically a <Redirect>), or, with
-// actionOnEmptyResult="true", requests the action with empty Digits.
+// actionOnEmptyResult="true", requests the action with empty Digits. In a
+// WebSocket session the caller sends nothing and waits until the gateway,
+// whose timers these are, speaks again or ends the session.
 func (c *Call) Silence(ctx context.Context) (*Turn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.live != nil {
+		return c.inSession(ctx, nil)
+	}
 	p, err := c.waiting()
 	if err != nil {
 		return nil, err
@@ -341,7 +387,8 @@ func (c *Call) Silence(ctx context.Context) (*Turn, error) {
 }
 
 // Hangup ends the call from the caller's side, or reports the end of a
-// call the TwiML already ended: Twilio POSTs the status callback
+// call the TwiML already ended. A live WebSocket session is closed first
+// (see hangupSession). Then Twilio POSTs the status callback
 // PublicURL+"/twilio/status" with CallStatus=status (completed, busy,
 // failed, no-answer or canceled), CallDuration (seconds), Duration (billed
 // minutes, completed only), Timestamp (RFC 2822), CallbackSource and
@@ -355,6 +402,9 @@ func (c *Call) Hangup(ctx context.Context, status string) error {
 	defer c.mu.Unlock()
 	if c.hungUp {
 		return ErrCallEnded
+	}
+	if c.live != nil {
+		c.hangupSession(ctx, status)
 	}
 	c.hungUp, c.ended, c.pending = true, true, nil
 	now := c.cfg.Now()

@@ -306,8 +306,12 @@ func TestEndings(t *testing.T) {
 		{"no-twiml", []reply{{Body: twiml(`<Say>Hello.</Say>`)}}, nil, 0,
 			&Turn{Heard: []Utterance{{Text: "Hello."}}, Ended: true, End: "no-twiml"}},
 		{"empty response", []reply{{Body: `<Response/>`}}, nil, 0, &Turn{Ended: true, End: "no-twiml"}},
-		{"connect", []reply{{Body: twiml(`<Connect><Stream url="wss://ivr.example.org/twilio/stream"/></Connect>`)}}, nil, 0,
-			&Turn{Ended: true, End: "connect"}},
+		// A stream that cannot be opened ends; with no <Connect action> the
+		// TwiML goes on after <Connect>.
+		{"connect fails, no action", []reply{{Body: twiml(`<Connect><Stream url="wss://elsewhere.example.org/media"/></Connect><Say>Fallback.</Say>`)}}, nil, 0,
+			&Turn{Heard: []Utterance{{Text: "Fallback."}}, Ended: true, End: "no-twiml"}},
+		{"connect without a noun", []reply{{Body: twiml(`<Connect/>`)}}, nil, 0,
+			&Turn{Ended: true, End: "error:12200 invalid <Connect>"}},
 		{"reject", []reply{{Body: twiml(`<Reject reason="busy"/>`)}}, nil, 0, &Turn{Ended: true, End: "reject"}},
 		{"500", []reply{{Status: 500, Body: "oops"}}, nil, 0, &Turn{Ended: true, End: "error:11200 HTTP 500"}},
 		{"404", []reply{{Status: 404}}, nil, 0, &Turn{Ended: true, End: "error:11200 HTTP 404"}},
