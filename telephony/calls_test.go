@@ -305,6 +305,47 @@ func TestCallFixtures(t *testing.T) {
 	}
 }
 
+// TestCallFixturesOnCluster replays the recorded calls against a gateway
+// on the Redis Cluster (REDIS_CLUSTER_URL, which scripts/test starts): the
+// same requests, the same answers, whatever the Redis mode. Fixtures whose
+// environment is a dead Redis, and the Media Streams ones (their prompts
+// play in real time; the transport's Redis use is the engine's, covered by
+// the others), are left to TestCallFixtures.
+func TestCallFixturesOnCluster(t *testing.T) {
+	for _, sc := range allScenarios() {
+		fx, err := replay.Load(fixturePath(sc.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fx.Header.Env.Redis == "down" || fx.Header.Env.Transport == "stream" {
+			continue
+		}
+		t.Run(sc.Name, func(t *testing.T) {
+			t.Parallel()
+			rdb, prefix := redistest.ClusterClient(t)
+			logs := &testlog.Buffer{}
+			h, err := replay.Start(context.Background(), replay.HarnessConfig{
+				PublicURL: publicURL, AuthToken: authToken, Env: fx.Header.Env, Redis: rdb, Prefix: prefix,
+				Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(h.Close)
+			mm, err := replay.Run(context.Background(), fx, replay.Target{
+				BaseURL: h.URL, PublicURL: publicURL, AuthToken: authToken, AgentKey: replay.AgentKey, Harness: h,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range mm {
+				t.Error(m)
+			}
+			assertNoPersonalData(t, logs.String())
+		})
+	}
+}
+
 // assertNoPersonalData scans every log line the call produced for the test
 // identities' names, dates of birth, SSN digits, OTPs and phone numbers.
 func assertNoPersonalData(t *testing.T, logs string) {
