@@ -1,4 +1,4 @@
-// Package agentapi serves the downstream agent's API (contract §5): the
+// Package agentapi serves the downstream agent's API (docs/agent-api.md): the
 // access token obtained for a call, and the call's verification state, both
 // by call SID, behind static bearer keys (IVR_AGENT_KEYS).
 //

@@ -1,7 +1,7 @@
 // Package authclient is the gateway's OAuth client for an authorization
 // server that speaks OAuth 2.0 for First-Party Applications
 // (draft-ietf-oauth-first-party-apps-04) with the knowledge-based profile of
-// the gateway's contract §3.
+// the gateway's docs/as-profile.md.
 //
 // It discovers the AS (RFC 8414, or RFC 9728 from the protected resource),
 // posts the caller's answers to the authorization challenge endpoint with
@@ -186,7 +186,7 @@ func (res *Result) apply(rep reply) {
 	}
 }
 
-// challengeForm builds the challenge request body of contract §3, without
+// challengeForm builds the challenge request body of docs/as-profile.md, without
 // the PKCE pair.
 func (c *Client) challengeForm(a Answers) (url.Values, error) {
 	form := url.Values{"response_type": {"code"}}

@@ -261,7 +261,7 @@ func TestVerifyToken(t *testing.T) {
 	}
 }
 
-// TestVerifyWire pins the challenge and token request bodies of contract §3.
+// TestVerifyWire pins the challenge and token request bodies of docs/as-profile.md.
 func TestVerifyWire(t *testing.T) {
 	t.Parallel()
 	d := newDouble(t)
@@ -290,7 +290,7 @@ func TestVerifyWire(t *testing.T) {
 	}
 }
 
-// TestStepUp follows contract §2 step 5: KBA, OTP step-up carrying
+// TestStepUp follows docs/dialog.md step 5: KBA, OTP step-up carrying
 // auth_session, a wrong code, then the right one.
 func TestStepUp(t *testing.T) {
 	t.Parallel()

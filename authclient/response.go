@@ -64,7 +64,7 @@ type reply struct {
 }
 
 // wireReply is the JSON of a challenge response (FiPA §5.2) with the AS
-// profile's extra members (contract §3).
+// profile's extra members (docs/as-profile.md).
 type wireReply struct {
 	AuthorizationCode string          `json:"authorization_code"`
 	Code              string          `json:"code"` // alias, oauth-first-party-apps issue #102

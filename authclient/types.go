@@ -53,7 +53,7 @@ func (o Outcome) String() string {
 	return "outcome(" + strconv.Itoa(int(o)) + ")"
 }
 
-// Answers is what the caller gave, in the form of contract §3: Birthdate is
+// Answers is what the caller gave, in the form of docs/as-profile.md: Birthdate is
 // YYYY-MM-DD, SSNLast4 four digits. A step-up request sets OTP and
 // AuthSession; the KBA answers are then not sent. All of it is personal data
 // or a secret: String and LogValue only tell which fields are set.

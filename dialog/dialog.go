@@ -56,7 +56,7 @@ type Config struct {
 	// MaxAttempts is how many verifications one call may try (IVR_MAX_ATTEMPTS).
 	MaxAttempts int
 	// MaxMisses is how many no-input or invalid answers one question takes
-	// before the failure path (contract §2.6: 2).
+	// before the failure path (docs/dialog.md: 2).
 	MaxMisses int
 	// MaxPolls bounds how often a caller on hold is told to hold on while the
 	// authorization server is slow.

@@ -27,7 +27,7 @@ type Input struct {
 // Outcome is the authorization server's verdict on one verification.
 type Outcome int
 
-// The outcomes of contract §3, plus CallerLimited, the gateway's own
+// The outcomes of docs/as-profile.md, plus CallerLimited, the gateway's own
 // per-caller-number limit.
 const (
 	OutcomeUnavailable Outcome = iota

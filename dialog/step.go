@@ -293,7 +293,7 @@ func (m *Machine) next(s State, n Node) (State, []Action) {
 }
 
 // miss counts a no-input or invalid answer on the current question: a
-// re-prompt, or after MaxMisses the failure path (contract §2.6).
+// re-prompt, or after MaxMisses the failure path (docs/dialog.md).
 func (m *Machine) miss(s State) (State, []Action) {
 	s.Misses++
 	s.Notice = ""

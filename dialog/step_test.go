@@ -38,7 +38,7 @@ func mumbled(s string, conf float64) Input {
 
 var quiet = Input{At: testNow}
 
-// questionShape is what contract §2 says each question accepts.
+// questionShape is what docs/dialog.md says each question accepts.
 var questionShape = map[Node]struct {
 	numDigits    int
 	dtmf, speech bool
@@ -749,7 +749,7 @@ func TestStep(t *testing.T) {
 	}
 }
 
-// TestMisses checks contract §2.6 on every question: the first no-input or
+// TestMisses checks docs/dialog.md on every question: the first no-input or
 // invalid answer re-prompts with the question's reprompt ID, the second takes
 // the failure path (no_input). The spelling question is the exception: it
 // only confirms a name already heard, so its second miss moves on.

@@ -8,7 +8,7 @@ import (
 )
 
 // Result is the outcome of scanning one recording: the JSON object
-// `ivr dtmf` prints per file (contract §9).
+// `ivr dtmf` prints per file (the README's `ivr dtmf`).
 type Result struct {
 	File   string        `json:"file"`
 	Digits string        `json:"digits"`

@@ -2,7 +2,7 @@
 // dialog's state (collected answers sealed with AES-256-GCM), one hash per
 // call for the access token the downstream agent fetches (the token sealed
 // too), the capped events stream, and the per-caller attempt counter
-// (contract §4). It runs on a single server, a Sentinel-managed primary or a
+// (docs/redis.md). It runs on a single server, a Sentinel-managed primary or a
 // Redis Cluster (internal/redisconn builds the client).
 //
 // Key layout under the prefix P (default "ivr:"):

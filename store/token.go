@@ -9,10 +9,10 @@ import (
 	"github.com/ivr-gateway/ivr"
 )
 
-// Token is the access token stored for a verified call (contract §4, §5).
+// Token is the access token stored for a verified call (docs/redis.md).
 type Token = ivr.Token
 
-// Hash fields of P token:{CallSid} (contract §4).
+// Hash fields of P token:{CallSid} (docs/redis.md).
 const (
 	fAccessToken = "access_token"
 	fTokenType   = "token_type"

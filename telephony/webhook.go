@@ -223,7 +223,7 @@ func (g *Gateway) streamDone(ctx context.Context, req *request) (result, error) 
 	return g.advance(ctx, req, dialog.Resume{})
 }
 
-// terminalStatus lists the CallStatus values that end a call (contract §5).
+// terminalStatus lists the CallStatus values that end a call (docs/agent-api.md).
 var terminalStatus = map[string]bool{"completed": true, "busy": true, "failed": true, "no-answer": true, "canceled": true}
 
 // status handles the status callback: a call that ended loses its session's

@@ -1,5 +1,5 @@
 // Package asdouble is the tests' one authorization server: it follows the
-// gateway's AS profile (contract §3) to the letter and nothing more. It serves
+// gateway's AS profile (docs/as-profile.md) to the letter and nothing more. It serves
 // RFC 8414 metadata (with issuer-path insertion), optionally RFC 9728
 // protected-resource metadata, a KBA authorization challenge endpoint
 // (draft-ietf-oauth-first-party-apps-04) with an OTP step-up and a lockout, a

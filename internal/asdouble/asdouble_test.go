@@ -70,7 +70,7 @@ func challengeOf(v string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// conformant is a challenge body as contract §3 wants it, plus extra.
+// conformant is a challenge body as docs/as-profile.md wants it, plus extra.
 func conformant(s *asdouble.Server, extra ...string) url.Values {
 	f := url.Values{
 		"response_type": {"code"}, "scope": {s.Scope}, "resource": {s.Resource},

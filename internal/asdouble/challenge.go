@@ -18,7 +18,7 @@ type grant struct {
 	resource  string
 }
 
-// kbaFields are the answers of contract §3, never sent with an otp.
+// kbaFields are the answers of docs/as-profile.md, never sent with an otp.
 var kbaFields = []string{"given_name", "family_name", "birthdate", "ssn_last4"}
 
 // challenge is the authorization challenge endpoint (FiPA -04 §5) with the
@@ -77,7 +77,7 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request, f url.Values)
 	writeJSON(w, 200, map[string]any{key: code, "auth_session": id})
 }
 
-// checkChallenge reports a challenge request that breaks contract §3.
+// checkChallenge reports a challenge request that breaks docs/as-profile.md.
 func (s *Server) checkChallenge(f url.Values) {
 	if s.Errorf == nil {
 		return

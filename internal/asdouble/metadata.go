@@ -6,7 +6,7 @@ import (
 )
 
 // metadata serves RFC 8414 authorization server metadata: the members the
-// gateway requires (contract §3) and the ones a FiPA AS advertises.
+// gateway requires (docs/as-profile.md) and the ones a FiPA AS advertises.
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	if !s.fetched(Metadata, w, r) {
 		return

@@ -19,7 +19,7 @@ import (
 // root is the repository root, seen from this package's directory.
 const root = "../.."
 
-// contractVars are the gateway's variables of contract §6.
+// contractVars are the gateway's variables of the README's configuration table.
 var contractVars = []string{
 	"IVR_ADDR", "IVR_PUBLIC_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "REDIS_URL",
 	"IVR_AUTH_ISSUER", "IVR_CLIENT_ID", "IVR_CLIENT_SECRET", "IVR_SCOPE", "IVR_RESOURCE",
@@ -124,7 +124,7 @@ func documentedVars(tb testing.TB) map[string]bool {
 	}
 	for _, v := range contractVars {
 		if !out[v] {
-			tb.Errorf("contract §6 variable %s is not read by cmd/ivr/config.go", v)
+			tb.Errorf("the README's configuration table variable %s is not read by cmd/ivr/config.go", v)
 		}
 		out[v] = true
 	}

@@ -2,7 +2,7 @@
 // docker-compose.yml, Dockerfile and deploy/ files without a Docker engine
 // (none runs in CI). The compose file is parsed with go.yaml.in/yaml/v3 and
 // held to the subset of the Compose schema the stack relies on, to the
-// gateway's own configuration (contract §6, cmd/ivr/config.go) and to what
+// gateway's own configuration (the README's configuration table, cmd/ivr/config.go) and to what
 // its profiles promise; the Dockerfile is held to the build the README
 // promises: multi-stage, static, non-root.
 //

@@ -13,14 +13,14 @@ import (
 // gatewayEnv interpolates the environment of a service running `ivr serve`
 // as `docker compose` does with an empty environment, and checks it: every
 // variable it sets or references is one cmd/ivr reads (or an OpenTelemetry
-// SDK variable), every contract §6 variable is passed, and the ones serve
+// SDK variable), every the README's configuration table variable is passed, and the ones serve
 // cannot start without are not empty.
 func gatewayEnv(t *testing.T, name string, s service, allowed map[string]bool) map[string]string {
 	t.Helper()
 	env := map[string]string{}
 	for k, v := range s.Environment {
 		if !allowed[k] {
-			t.Errorf("%s sets %s, which is neither in contract §6 nor read by cmd/ivr", name, k)
+			t.Errorf("%s sets %s, which is neither in the README's configuration table nor read by cmd/ivr", name, k)
 		}
 		val, refs, err := interpolate(v)
 		if err != nil {
@@ -29,14 +29,14 @@ func gatewayEnv(t *testing.T, name string, s service, allowed map[string]bool) m
 		}
 		for _, r := range refs {
 			if !allowed[r] {
-				t.Errorf("%s %s uses ${%s}, which is neither in contract §6 nor read by cmd/ivr", name, k, r)
+				t.Errorf("%s %s uses ${%s}, which is neither in the README's configuration table nor read by cmd/ivr", name, k, r)
 			}
 		}
 		env[k] = val
 	}
 	for _, v := range contractVars {
 		if _, ok := s.Environment[v]; !ok {
-			t.Errorf("%s does not pass contract §6 variable %s", name, v)
+			t.Errorf("%s does not pass the README's configuration table variable %s", name, v)
 		}
 	}
 	for _, v := range requiredVars {
@@ -70,7 +70,7 @@ func readmeVars(tb testing.TB) (names map[string]bool, families []string) {
 
 // TestVariablesDocumented: every IVR_ variable a service of any profile sets
 // or references is in the README (by name, or by a family such as
-// `IVR_AS_*`) or in contract §6. An operator reading the compose file can
+// `IVR_AS_*`) or in the README's configuration table. An operator reading the compose file can
 // look each one up.
 func TestVariablesDocumented(t *testing.T) {
 	cf := loadCompose(t)
@@ -97,6 +97,6 @@ func TestVariablesDocumented(t *testing.T) {
 	}
 	sort.Strings(missing)
 	for _, m := range slices.Compact(missing) {
-		t.Errorf("%s is in neither the README nor contract §6", m)
+		t.Errorf("%s is in neither the README nor the README's configuration table", m)
 	}
 }

@@ -1,5 +1,5 @@
 // Package redisconn opens the gateway's Redis connection in one of three
-// modes (contract §6, IVR_REDIS_MODE): a single server, a Redis Cluster, or a
+// modes (the README's configuration table, IVR_REDIS_MODE): a single server, a Redis Cluster, or a
 // primary managed by Sentinel, from a REDIS_URL in go-redis's URL form, and
 // says whether that deployment can serve (for /readyz).
 //

@@ -9,7 +9,7 @@ import (
 	"github.com/ivr-gateway/ivr/internal/twiliosim"
 )
 
-// A terminal phone playing a script (contract §8) against a gateway.
+// A terminal phone playing a script (the README's `ivr call`) against a gateway.
 func Example() {
 	ctx := context.Background()
 	script, err := twiliosim.ParseScript(strings.NewReader("say:Maria Garcia\ndtmf:01051980\ndtmf:1234\n"))

@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-// Script line kinds (contract §8).
+// Script line kinds (the README's `ivr call`).
 const (
 	KindDTMF    = "dtmf"
 	KindSay     = "say"
@@ -47,7 +47,7 @@ func (l ScriptLine) String() string {
 // LogValue implements slog.LogValuer; the value is never logged.
 func (l ScriptLine) LogValue() slog.Value { return slog.StringValue(l.String()) }
 
-// ParseScript reads a script (contract §8): one answer per line,
+// ParseScript reads a script (the README's `ivr call`): one answer per line,
 // "dtmf:01051980", "say:Maria Garcia", "say@0.35:Maria Garcia" (with a
 // Confidence in [0,1]), "silence", "hangup" or "hangup:busy". Lines whose
 // first non-blank character is '#' and blank lines are ignored; there are no
