@@ -27,7 +27,7 @@ func FuzzRequest(f *testing.F) {
 	}
 	f.Cleanup(func() { st.Close() })
 	h := &harness{store: st}
-	const sid = "CAfuzz0000000000000000000000000001"
+	const sid = "CAf0220000000000000000000000000001"
 	h.saveCall(f, sid, ivr.PhaseVerified, 1, testToken())
 	// A 1 ms cap keeps long-polls on unknown calls from slowing the fuzzer.
 	a, err := agentapi.New(agentapi.Config{Keys: []string{agentKey}, MaxWait: time.Millisecond}, st)
