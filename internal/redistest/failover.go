@@ -61,15 +61,37 @@ func ClusterFailover(tb testing.TB, rdb redis.UniversalClient, key string) (oldP
 	}
 	rc := nodeClient(cc, replica.addr)
 	defer rc.Close()
+	// A coordinated failover waits for the replica to catch up with its
+	// primary; a replica still syncing (a deployment just started, or a
+	// loaded machine) would not take over in time, so wait for its link.
+	for {
+		if info, _ := rc.Info(ctx, "replication").Result(); strings.Contains(info, "master_link_status:up") {
+			break
+		}
+		if ctx.Err() != nil {
+			tb.Fatalf("redistest: the replica %s never synced with its primary", replica.addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err := rc.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
 		tb.Fatalf("redistest: CLUSTER FAILOVER on %s: %v", replica.addr, err)
 	}
+	forced := false
+	started := time.Now()
 	for {
 		if ctx.Err() != nil {
 			tb.Fatalf("redistest: failover of slot %d to %s did not complete", slot, replica.addr)
 		}
 		if clusterSettled(ctx, cc, key, int(slot), replica.addr) {
 			return primary.addr, replica.addr
+		}
+		if !forced && time.Since(started) > 8*time.Second {
+			// The coordinated handshake stalled (a busy primary): take
+			// over without it, as an operator would.
+			forced = true
+			if err := rc.Do(ctx, "CLUSTER", "FAILOVER", "FORCE").Err(); err != nil {
+				tb.Logf("redistest: CLUSTER FAILOVER FORCE on %s: %v", replica.addr, err)
+			}
 		}
 		cc.ReloadState(ctx)
 		time.Sleep(50 * time.Millisecond)
