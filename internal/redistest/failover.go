@@ -37,27 +37,38 @@ func ClusterFailover(tb testing.TB, rdb redis.UniversalClient, key string) (oldP
 	if err != nil {
 		tb.Fatalf("redistest: keyslot: %v", err)
 	}
-	nodes, err := clusterNodes(ctx, cc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var primary *clusterNode
-	for i, n := range nodes {
-		if n.primary && n.owns(int(slot)) {
-			primary = &nodes[i]
+	// A deployment just formed may not yet have told every node who
+	// replicates whom (gossip): look until the slot's primary has a healthy
+	// replica in the view of the node asked.
+	var primary, replica *clusterNode
+	for {
+		nodes, err := clusterNodes(ctx, cc)
+		if err != nil {
+			tb.Fatal(err)
 		}
-	}
-	if primary == nil {
-		tb.Fatalf("redistest: no primary owns slot %d", slot)
-	}
-	var replica *clusterNode
-	for i, n := range nodes {
-		if n.primaryID == primary.id && !n.failed {
-			replica = &nodes[i]
+		primary, replica = nil, nil
+		for i, n := range nodes {
+			if n.primary && n.owns(int(slot)) {
+				primary = &nodes[i]
+			}
 		}
-	}
-	if replica == nil {
-		tb.Fatalf("redistest: the primary of slot %d has no healthy replica", slot)
+		if primary != nil {
+			for i, n := range nodes {
+				if n.primaryID == primary.id && !n.failed {
+					replica = &nodes[i]
+				}
+			}
+		}
+		if replica != nil {
+			break
+		}
+		if ctx.Err() != nil {
+			if primary == nil {
+				tb.Fatalf("redistest: no primary owns slot %d", slot)
+			}
+			tb.Fatalf("redistest: the primary of slot %d has no healthy replica", slot)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	rc := nodeClient(cc, replica.addr)
 	defer rc.Close()
