@@ -96,6 +96,9 @@ type snapshot struct {
 	state       dialog.State
 	isNew       bool
 	answersLost bool
+	// callerAllowed: the save counted a verification attempt for the
+	// caller (saveExtras.countCaller) and it is within the limit.
+	callerAllowed bool
 }
 
 // load reads the call; with step > 0 it may come from what this instance
@@ -171,6 +174,16 @@ func (e *Engine) Current(ctx context.Context, sid string) (Turn, error) {
 //   - a call whose verification lost its owner (an instance died) is taken
 //     over by whoever sees it next.
 func (e *Engine) Advance(ctx context.Context, c Call, ev dialog.Event) (Turn, error) {
+	if e.tracer == nil || !ivr.ValidCallSid(c.Sid) {
+		return e.advance(ctx, c, ev)
+	}
+	ctx, sp := e.startSpan(ctx, c.Sid, spanStep)
+	t, err := e.advance(ctx, c, ev)
+	endStep(sp, t, err)
+	return t, err
+}
+
+func (e *Engine) advance(ctx context.Context, c Call, ev dialog.Event) (Turn, error) {
 	if !ivr.ValidCallSid(c.Sid) {
 		return Turn{}, ErrBadCall
 	}
@@ -232,6 +245,12 @@ func (e *Engine) Advance(ctx context.Context, c Call, ev dialog.Event) (Turn, er
 			// Entering (or staying in) verification: this instance runs it,
 			// under a lease saved with the step that asked for it.
 			x.lease = e.newLease()
+			if v.Fresh && c.Caller != "" {
+				// A new set of answers counts against the caller number's
+				// hourly limit, across calls and transports: counted with
+				// the save, so only the copy that wins counts.
+				x.countCaller = c.Caller
+			}
 			saved, err := e.save(ctx, cur, next, x)
 			if errors.Is(err, store.ErrConflict) {
 				ev, c.Step = dialog.Resume{}, 0 // a concurrent copy won: answer where it left the call
@@ -274,6 +293,9 @@ type saveExtras struct {
 	token     *ivr.Token   // verified: the call's access token
 	lease     *store.Lease // a new verification lease
 	dropLease bool         // the verification is over
+	// countCaller counts a fresh attempt for this caller reference in the
+	// save's round trip (the per-caller hourly limit).
+	countCaller string
 }
 
 // save writes next as the step after cur's. The call's phase, attempts and
@@ -319,7 +341,12 @@ func (e *Engine) save(ctx context.Context, cur snapshot, next dialog.State, x sa
 		sx.Lease = &store.Lease{}
 		sess.Lease = store.Lease{}
 	}
-	err = e.store.Save(ctx, sess, cur.sess.Step, sx)
+	allowed := false
+	if x.countCaller != "" {
+		allowed, err = e.store.SaveCountingCaller(ctx, sess, cur.sess.Step, sx, x.countCaller)
+	} else {
+		err = e.store.Save(ctx, sess, cur.sess.Step, sx)
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrEventNotAppended):
@@ -344,5 +371,5 @@ func (e *Engine) save(ctx context.Context, cur snapshot, next dialog.State, x sa
 			e.log.Info("call failed", "call_sid", sess.CallSid, "reason", next.Reason, "attempts", next.Attempts)
 		}
 	}
-	return snapshot{sess: sess, state: next}, nil
+	return snapshot{sess: sess, state: next, callerAllowed: allowed}, nil
 }

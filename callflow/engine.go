@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ivr-gateway/ivr"
 	"github.com/ivr-gateway/ivr/dialog"
 	"github.com/ivr-gateway/ivr/kba"
@@ -48,9 +50,11 @@ type Store interface {
 	// EndCall ends the call and returns its token for revocation; it
 	// returns store.ErrAlreadyEnded for an unknown or already ended call.
 	EndCall(ctx context.Context, callSid string, grace time.Duration) (*ivr.Token, error)
-	// AllowCaller counts one verification attempt for a caller reference
-	// and reports whether it is within the hourly limit.
-	AllowCaller(ctx context.Context, callerRef string) (bool, error)
+	// SaveCountingCaller is Save that also counts one verification attempt
+	// for a caller reference, in the same round trip, and reports whether it
+	// is within the hourly limit (an attempt counted by a save that lost is
+	// withdrawn). Same errors as Save.
+	SaveCountingCaller(ctx context.Context, sess store.Session, prevStep int64, x store.SaveExtras, callerRef string) (allowed bool, err error)
 }
 
 // Verifier is what the engine needs of the authorization server.
@@ -100,6 +104,9 @@ type Deps struct {
 	Observer Observer         // nil: nothing counted
 	Logger   *slog.Logger     // nil: discard
 	Now      func() time.Time // nil: time.Now
+	// TracerProvider makes the spans of dialog steps, verifications and
+	// call ends (trace.go); nil: none, at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // Engine advances calls. It is safe for concurrent use and keeps no call
@@ -113,7 +120,8 @@ type Engine struct {
 	obs      Observer
 	log      *slog.Logger
 	now      func() time.Time
-	instance string // prefix of this engine's lease owners
+	instance string       // prefix of this engine's lease owners
+	tracer   trace.Tracer // nil: tracing is off
 
 	// Verifications outlive the request that started them when the AS is
 	// slow; they run under bg and are waited for on Shutdown.
@@ -150,6 +158,9 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, machine: d.Machine, store: d.Store, verifier: d.Verifier, obs: d.Observer,
 		log: d.Logger, now: d.Now, instance: hex.EncodeToString(id[:]),
+	}
+	if d.TracerProvider != nil {
+		e.tracer = d.TracerProvider.Tracer(tracerName)
 	}
 	e.bg, e.bgCancel = context.WithCancel(context.Background())
 	return e, nil

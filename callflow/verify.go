@@ -40,24 +40,24 @@ type verifyDone struct {
 // slow AS and a fast one end the same.
 func (e *Engine) verification(ctx context.Context, c Call, cur snapshot, fresh bool) (Turn, error) {
 	owner := cur.sess.Lease.Owner
+	ctx, vs := e.startVerification(ctx, cur.sess.CallSid, fresh)
 	if fresh && c.Caller != "" {
-		// A new set of answers counts against the caller number's hourly
-		// limit, across calls and transports.
-		ok, err := e.store.AllowCaller(ctx, c.Caller)
-		if err != nil {
-			e.obs.StoreError()
-			return Turn{}, fmt.Errorf("callflow: caller limit: %w", err)
-		}
-		if !ok {
+		// The save that entered verification counted the attempt.
+		if !cur.callerAllowed {
 			e.obs.Verification(dialog.OutcomeCallerLimited.String(), 0)
-			return e.finish(ctx, cur, dialog.VerifyResult{Outcome: dialog.OutcomeCallerLimited, AttemptsRemaining: -1}, nil, owner)
+			t, err := e.finish(ctx, cur, dialog.VerifyResult{Outcome: dialog.OutcomeCallerLimited, AttemptsRemaining: -1}, nil, owner)
+			vs.end(tally{outcome: dialog.OutcomeCallerLimited}, err)
+			return t, err
 		}
 	}
 	done := make(chan verifyDone, 1)
 	e.bgWG.Add(1)
 	go func() {
 		defer e.bgWG.Done()
-		done <- e.runVerification(cur, owner)
+		var tl tally
+		d := e.runVerification(vs.into(e.bg), cur, owner, &tl)
+		vs.end(tl, d.err)
+		done <- d
 	}()
 	timer := time.NewTimer(c.Wait)
 	defer timer.Stop()
@@ -71,6 +71,7 @@ func (e *Engine) verification(ctx context.Context, c Call, cur snapshot, fresh b
 	case <-timer.C:
 	case <-ctx.Done():
 	}
+	vs.held()
 	e.log.Info("authorization server slow; caller on hold", "call_sid", cur.sess.CallSid, "step", cur.sess.Step)
 	return Turn{State: cur.state, Actions: []dialog.Action{dialog.Hold{}}, Step: cur.sess.Step}, nil
 }
@@ -91,12 +92,15 @@ func (e *Engine) takeover(ctx context.Context, c Call, cur snapshot) (Turn, erro
 	return t, err
 }
 
-// runVerification runs the AS round trips under the engine's background
-// context, bounded by VerifyTimeout, renewing the lease meanwhile, and
-// applies the result. A dialog that answers a result with another Verify
-// (an invalid_session retry) is served in the same goroutine.
-func (e *Engine) runVerification(cur snapshot, owner string) verifyDone {
-	ctx, cancel := context.WithTimeout(e.bg, e.cfg.VerifyTimeout+5*time.Second)
+// runVerification runs the AS round trips under base (the engine's
+// background context, carrying the verification's span), bounded by
+// VerifyTimeout, renewing the lease meanwhile, and applies the result. A
+// dialog that answers a result with another Verify (an invalid_session
+// retry) is served in the same goroutine. tl records the rounds and the
+// last outcome.
+func (e *Engine) runVerification(base context.Context, cur snapshot, owner string, tl *tally) verifyDone {
+	tl.outcome = dialog.OutcomeUnavailable
+	ctx, cancel := context.WithTimeout(base, e.cfg.VerifyTimeout+5*time.Second)
 	defer cancel()
 	vctx, lost := context.WithCancelCause(ctx)
 	stopRenew := e.renewLease(vctx, cur.sess.CallSid, owner, lost)
@@ -106,6 +110,7 @@ func (e *Engine) runVerification(cur snapshot, owner string) verifyDone {
 		start := time.Now()
 		res, tok, verr := e.verifier.Verify(actx, cur.state.Answers)
 		acancel()
+		tl.rounds, tl.outcome = tl.rounds+1, res.Outcome
 		if e.bg.Err() != nil {
 			// Shutting down: an interrupted AS round trip is not the caller's
 			// failure. Leave the call verifying and hand the lease back, so
@@ -116,6 +121,7 @@ func (e *Engine) runVerification(cur snapshot, owner string) verifyDone {
 		}
 		if errors.Is(context.Cause(vctx), store.ErrLeaseLost) {
 			// Another instance took the call over: its result counts.
+			tl.leaseLost = true
 			e.revoke(ctx, cur.sess.CallSid, tok)
 			st, actions := e.machine.Step(cur.state, dialog.Resume{})
 			return verifyDone{turn: Turn{State: st, Actions: actions, Step: cur.sess.Step}}
@@ -123,6 +129,7 @@ func (e *Engine) runVerification(cur snapshot, owner string) verifyDone {
 		if res.Outcome == dialog.OutcomeVerified && (tok == nil || tok.AccessToken == "") {
 			res.Outcome = dialog.OutcomeUnavailable
 		}
+		tl.outcome = res.Outcome
 		e.obs.Verification(res.Outcome.String(), time.Since(start))
 		if verr != nil {
 			e.log.Warn("verification failed", "call_sid", cur.sess.CallSid, "outcome", res.Outcome.String(), "err", verr)

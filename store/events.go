@@ -147,16 +147,6 @@ func (s *Store) EndCall(ctx context.Context, callSid string, grace time.Duration
 	return tok, nil
 }
 
-// callerScript counts one attempt in a fixed window that starts with the
-// first attempt. The PTTL check repairs a counter that lost its TTL.
-var callerScript = redis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-return n
-`)
-
 // callerKeyFor names the counter by an HMAC of the number, so the key reveals
 // nothing about the number and cannot be reversed by hashing all numbers
 // without the session key.
@@ -171,9 +161,17 @@ func (s *Store) callerKeyFor(number string) string {
 // the number's first attempt). One round trip. The number is used as given
 // (Twilio's From, E.164); withheld numbers share one counter.
 func (s *Store) AllowCaller(ctx context.Context, number string) (bool, error) {
-	n, err := callerScript.Run(ctx, s.rdb, []string{s.callerKeyFor(number)}, CallerWindow.Milliseconds()).Int64()
+	k := s.callerKeyFor(number)
+	var n *redis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		n = p.Incr(ctx, k)
+		// The window starts with the first attempt; a counter that lost its
+		// TTL gets one again.
+		p.ExpireNX(ctx, k, CallerWindow)
+		return nil
+	})
 	if err != nil {
 		return false, fmt.Errorf("store: caller limit: %w", err)
 	}
-	return n <= s.limit, nil
+	return n.Val() <= s.limit, nil
 }

@@ -219,7 +219,7 @@ func TestClusterSingleSlot(t *testing.T) {
 			}
 			return nil
 		}},
-		{"caller script", func() error { _, err := s.AllowCaller(ctx, "+15550100123"); return err }},
+		{"caller counter", func() error { _, err := s.AllowCaller(ctx, "+15550100123"); return err }},
 		{"XADD", func() error { return s.AppendEvent(ctx, sid, ivr.EventEnded) }},
 		{"end script + XADD", func() error { _, err := s.EndCall(ctx, sid, 0); return err }},
 		{"DEL token", func() error { return s.DeleteToken(ctx, sid) }},

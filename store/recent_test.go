@@ -150,3 +150,49 @@ func TestRecentStaleIsHarmless(t *testing.T) {
 		}
 	})
 }
+
+// TestSaveCountingCaller: the save that starts a verification counts the
+// caller's attempt in the same round trip; a save that loses its
+// compare-and-set (a repeated webhook) withdraws its count.
+func TestSaveCountingCaller(t *testing.T) {
+	t.Parallel()
+	redistest.EachMode(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		var rt RoundTripCounter
+		rdb.AddHook(&rt)
+		s := newStoreOn(t, rdb, prefix, func(o *Options) { o.CallerLimit = 2 })
+		ctx := context.Background()
+		sid := newSid()
+		created := time.Now()
+		st := steps(sid, created)
+		mustSave(t, s, st[0].sess, 0, st[0].x)
+		const ref = "0123456789abcdef0123456789abcdef"
+		// Warm the pool: a connection's set-up is round trips of its own.
+		warm := newSid()
+		mustSave(t, s, steps(warm, created)[0].sess, 0, SaveExtras{})
+		if _, err := s.SaveCountingCaller(ctx, steps(warm, created)[1].sess, 1, SaveExtras{}, "warm"); err != nil {
+			t.Fatal(err)
+		}
+		rt.Reset()
+		ok, err := s.SaveCountingCaller(ctx, st[1].sess, 1, st[1].x, ref)
+		if err != nil || !ok {
+			t.Fatalf("first attempt: %v %v", ok, err)
+		}
+		if n := rt.Count(); n != 1 {
+			t.Errorf("save and count took %d round trips, want 1", n)
+		}
+		// The same step again (a repeated webhook): it loses, and its count is withdrawn.
+		if ok, err := s.SaveCountingCaller(ctx, st[1].sess, 1, st[1].x, ref); !errors.Is(err, ErrConflict) || ok {
+			t.Fatalf("repeat: %v %v, want ErrConflict", ok, err)
+		}
+		if ok, err := s.SaveCountingCaller(ctx, st[2].sess, 2, st[2].x, ref); err != nil || !ok {
+			t.Fatalf("second attempt: %v %v (the repeat must not have counted)", ok, err)
+		}
+		if ok, err := s.SaveCountingCaller(ctx, st[3].sess, 3, st[3].x, ref); err != nil || ok {
+			t.Fatalf("third attempt with a limit of 2: %v %v, want refused", ok, err)
+		}
+		ttl, err := rdb.TTL(ctx, s.callerKeyFor(ref)).Result()
+		if err != nil || ttl <= 0 || ttl > CallerWindow {
+			t.Errorf("counter TTL %v (%v), want the hour's window", ttl, err)
+		}
+	})
+}

@@ -222,23 +222,42 @@ return 1
 // Answers are sealed before they leave the process; nil answers, or a phase of
 // verified, failed or ended, delete them.
 func (s *Store) Save(ctx context.Context, sess Session, prevStep int64, x SaveExtras) error {
+	_, err := s.saveSession(ctx, sess, prevStep, x, "")
+	return err
+}
+
+// SaveCountingCaller is Save that also counts one verification attempt for
+// callerRef (AllowCaller's counter), in the same round trip: the save that
+// starts a verification. allowed reports whether the attempt is within the
+// hourly limit. An attempt counted for a save that lost its
+// compare-and-set (a repeated webhook) is withdrawn.
+func (s *Store) SaveCountingCaller(ctx context.Context, sess Session, prevStep int64, x SaveExtras, callerRef string) (allowed bool, err error) {
+	return s.saveSession(ctx, sess, prevStep, x, callerRef)
+}
+
+func (s *Store) saveSession(ctx context.Context, sess Session, prevStep int64, x SaveExtras, callerRef string) (allowed bool, err error) {
+	defer func() {
+		if err != nil {
+			allowed = false
+		}
+	}()
 	if err := checkSid(sess.CallSid); err != nil {
-		return err
+		return false, err
 	}
 	if prevStep < 0 || sess.Step <= prevStep {
-		return fmt.Errorf("%w: step %d must be greater than previous step %d", ErrInvalid, sess.Step, prevStep)
+		return false, fmt.Errorf("%w: step %d must be greater than previous step %d", ErrInvalid, sess.Step, prevStep)
 	}
 	if !sess.Phase.Valid() {
-		return fmt.Errorf("%w: unknown phase", ErrInvalid)
+		return false, fmt.Errorf("%w: unknown phase", ErrInvalid)
 	}
 	if sess.Attempts < 0 {
-		return fmt.Errorf("%w: negative attempts", ErrInvalid)
+		return false, fmt.Errorf("%w: negative attempts", ErrInvalid)
 	}
 	if x.Event != "" && !x.Event.Valid() {
-		return fmt.Errorf("%w: unknown event", ErrInvalid)
+		return false, fmt.Errorf("%w: unknown event", ErrInvalid)
 	}
 	if s.closed.Load() {
-		return ErrClosed
+		return false, ErrClosed
 	}
 	now := s.now()
 	if sess.CreatedAt.IsZero() {
@@ -312,7 +331,7 @@ func (s *Store) Save(ctx context.Context, sess Session, prevStep int64, x SaveEx
 	default:
 		sealed, err := s.seal(sess.CallSid, sess.Answers)
 		if err != nil {
-			return err
+			return false, err
 		}
 		set = append(set, fAnswers, sealed)
 		after[fAnswers] = string(sealed)
@@ -329,7 +348,7 @@ func (s *Store) Save(ctx context.Context, sess Session, prevStep int64, x SaveEx
 		}
 		var err error
 		if tok, err = s.tokenFields(sess.CallSid, t); err != nil {
-			return err
+			return false, err
 		}
 		args[4] = t.ExpiresAt.UnixMilli()
 		args[5] = s.notify.channel(sess.CallSid)
@@ -341,24 +360,29 @@ func (s *Store) Save(ctx context.Context, sess Session, prevStep int64, x SaveEx
 	args = append(args, tok...)
 	keys := []string{s.callKey(sess.CallSid), s.tokenKey(sess.CallSid)}
 
-	res, err := s.runSave(ctx, keys, args, x.Event, sess.CallSid, now)
+	var callerKey string
+	if callerRef != "" {
+		callerKey = s.callerKeyFor(callerRef)
+	}
+	res, n, err := s.runSave(ctx, keys, args, x.Event, sess.CallSid, now, callerKey)
+	allowed = n != 0 && n <= s.limit // -1: saved, not counted (runSaveCounting)
 	if err != nil && !errors.Is(err, ErrEventNotAppended) {
 		s.recent.drop(sess.CallSid)
-		return fmt.Errorf("store: save session %s: %w", sess.CallSid, err)
+		return false, fmt.Errorf("store: save session %s: %w", sess.CallSid, err)
 	}
 	switch res {
 	case 1:
 		s.recent.put(sess.CallSid, &cached{step: sess.Step, fields: after, answersSum: sum})
 		if err != nil {
-			return fmt.Errorf("store: save session %s: %w", sess.CallSid, err)
+			return false, fmt.Errorf("store: save session %s: %w", sess.CallSid, err)
 		}
-		return nil
+		return allowed, nil
 	case -1:
 		s.recent.drop(sess.CallSid)
-		return fmt.Errorf("store: save session %s: %w", sess.CallSid, ErrNotFound)
+		return false, fmt.Errorf("store: save session %s: %w", sess.CallSid, ErrNotFound)
 	default:
 		s.recent.drop(sess.CallSid)
-		return fmt.Errorf("store: save session %s at step %d: %w", sess.CallSid, prevStep, ErrConflict)
+		return false, fmt.Errorf("store: save session %s at step %d: %w", sess.CallSid, prevStep, ErrConflict)
 	}
 }
 
@@ -366,7 +390,75 @@ func (s *Store) Save(ctx context.Context, sess Session, prevStep int64, x SaveEx
 // the XADD depend on the script (the stream is in another Cluster slot), so
 // when the script does not win the entry is removed again with XDEL: an extra
 // round trip only on the rare losing path.
-func (s *Store) runSave(ctx context.Context, keys []string, args []any, event ivr.Event, callSid string, now time.Time) (int64, error) {
+func (s *Store) runSave(ctx context.Context, keys []string, args []any, event ivr.Event, callSid string, now time.Time, callerKey string) (res, count int64, err error) {
+	if callerKey != "" {
+		return s.runSaveCounting(ctx, keys, args, event, callSid, now, callerKey)
+	}
+	res, err = s.runSaveEvent(ctx, keys, args, event, callSid, now)
+	return res, 0, err
+}
+
+// runSaveCounting pipelines the save (with its event) and the caller's
+// counter (INCR, and the window's TTL when the counter has none), then
+// withdraws the count if the save lost.
+func (s *Store) runSaveCounting(ctx context.Context, keys []string, args []any, event ivr.Event, callSid string, now time.Time, callerKey string) (res, count int64, err error) {
+	for attempt := 0; ; attempt++ {
+		pipe := s.rdb.Pipeline()
+		var script *redis.Cmd
+		if attempt == 0 {
+			script = s.save.EvalSha(ctx, pipe, keys, args...)
+		} else {
+			script = s.save.Eval(ctx, pipe, keys, args...)
+		}
+		var xadd *redis.StringCmd
+		if event != "" {
+			xadd = pipe.XAdd(ctx, s.eventArgs(callSid, event, now))
+		}
+		incr := pipe.Incr(ctx, callerKey)
+		pipe.ExpireNX(ctx, callerKey, CallerWindow) // only a counter with no TTL (new, or one that lost it) gets the window
+		_, _ = pipe.Exec(ctx)
+		res, err = script.Int64()
+		won := err == nil && res == 1
+		if !won {
+			undo := []func(){}
+			if xadd != nil {
+				if id, xerr := xadd.Result(); xerr == nil {
+					undo = append(undo, func() { _ = s.rdb.XDel(ctx, s.eventsKey(), id).Err() })
+				}
+			}
+			if incr.Err() == nil {
+				undo = append(undo, func() { _ = s.rdb.Decr(ctx, callerKey).Err() })
+			}
+			for _, f := range undo {
+				f() // best effort: rare (a lost race, a flushed script cache)
+			}
+		}
+		if err != nil && attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			continue
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		if won {
+			count = incr.Val()
+			if incr.Err() != nil {
+				// Saved, but the counter did not answer (on a cluster it
+				// lives on another node): the attempt goes on uncounted
+				// rather than the caller hearing an apology for it; the
+				// AS's own lockouts and the per-call limit still hold.
+				count = -1
+			}
+			if xadd != nil {
+				if xerr := xadd.Err(); xerr != nil {
+					return res, count, fmt.Errorf("%w: %w", ErrEventNotAppended, xerr)
+				}
+			}
+		}
+		return res, count, nil
+	}
+}
+
+func (s *Store) runSaveEvent(ctx context.Context, keys []string, args []any, event ivr.Event, callSid string, now time.Time) (int64, error) {
 	if event == "" {
 		// Nothing to pipeline: the script alone, one round trip (EVAL
 		// after a script-cache flush).
