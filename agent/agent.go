@@ -20,6 +20,13 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ivr-gateway/ivr"
+	"github.com/ivr-gateway/ivr/internal/tracing"
+	"github.com/ivr-gateway/ivr/internal/tracing/calltrace"
 )
 
 const (
@@ -62,6 +69,12 @@ type Config struct {
 	// Logger gets progress lines (call SID, status, never the token).
 	// Default: discard.
 	Logger *slog.Logger
+	// TracerProvider traces what the agent does for a call in the call's
+	// trace (internal/tracing/calltrace: the trace ID follows from the call
+	// SID, so the agent joins the gateway's trace of the call without being
+	// told anything), and sends W3C traceparent to the agent API and the
+	// MCP server. nil: no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 func (cfg Config) withDefaults() Config {
@@ -71,7 +84,61 @@ func (cfg Config) withDefaults() Config {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.TracerProvider != nil {
+		if _, traced := cfg.HTTPClient.Transport.(tracedTransport); !traced {
+			hc := *cfg.HTTPClient
+			hc.Transport = tracedTransport{tracing.Transport(hc.Transport, cfg.TracerProvider, clientSpanName)}
+			cfg.HTTPClient = &hc
+		}
+	}
 	return cfg
+}
+
+// tracedTransport marks a transport withDefaults already wrapped (Run
+// passes its config to FetchToken).
+type tracedTransport struct{ http.RoundTripper }
+
+// clientSpanName names the agent's HTTP spans from a fixed set: the agent
+// API's routes, or the MCP endpoint.
+func clientSpanName(r *http.Request) string {
+	p := r.URL.Path
+	switch {
+	case strings.HasSuffix(p, "/token") && strings.Contains(p, "/v1/calls/"):
+		return r.Method + " /v1/calls/{CallSid}/token"
+	case strings.Contains(p, "/v1/calls/"):
+		return r.Method + " /v1/calls/{CallSid}"
+	}
+	return r.Method + " mcp"
+}
+
+const tracerName = "github.com/ivr-gateway/ivr/agent"
+
+// startSpan starts a span of the call in its trace; nil when tracing is
+// off.
+func startSpan(ctx context.Context, cfg Config, callSID, name string, kind trace.SpanKind, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	if cfg.TracerProvider == nil {
+		return ctx, nil
+	}
+	return calltrace.Start(ctx, cfg.TracerProvider.Tracer(tracerName), callSID, name,
+		trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
+}
+
+// endSpan ends sp (nil: off) with err's sentinel, never its text (which
+// names URLs and statuses, but the rule is simpler kept whole).
+func endSpan(sp trace.Span, err error) {
+	if sp == nil {
+		return
+	}
+	if err != nil {
+		kind := "error"
+		for _, s := range []error{ErrUnauthorized, ErrNotVerified, ErrCallFailed, ErrBadResponse} {
+			if errors.Is(err, s) {
+				kind = s.Error()
+			}
+		}
+		sp.SetStatus(codes.Error, kind)
+	}
+	sp.End()
 }
 
 // Token is an access token as the agent API returns it.
@@ -117,10 +184,15 @@ type tokenResponse struct {
 // and ErrNotVerified (together with the context's error) when ctx ends first.
 // 5xx answers and network errors are retried until ctx ends, since the
 // gateway may be restarting, and so is 429 (too many waiting requests).
-func FetchToken(ctx context.Context, cfg Config, callSID string) (Token, error) {
+func FetchToken(ctx context.Context, cfg Config, callSID string) (_ Token, err error) {
 	cfg = cfg.withDefaults()
 	if callSID == "" || callSID == "." || callSID == ".." || strings.ContainsAny(callSID, "/?#%") {
 		return Token{}, errors.New("agent: fetch token: call SID is not a path segment")
+	}
+	if ivr.ValidCallSid(callSID) {
+		var sp trace.Span
+		ctx, sp = startSpan(ctx, cfg, callSID, "agent.fetch_token", trace.SpanKindInternal)
+		defer func() { endSpan(sp, err) }()
 	}
 	base, err := url.Parse(cfg.GatewayURL)
 	if err != nil || base.Scheme == "" || base.Host == "" {
@@ -297,8 +369,13 @@ func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // Run fetches the call's token, connects to the MCP server with it, calls
 // whoami and next_appointment, and prints each tool's result to out as one
 // line: the tool name and its structured result in JSON.
-func Run(ctx context.Context, cfg Config, callSID string, out io.Writer) error {
+func Run(ctx context.Context, cfg Config, callSID string, out io.Writer) (err error) {
 	cfg = cfg.withDefaults()
+	if ivr.ValidCallSid(callSID) {
+		var sp trace.Span
+		ctx, sp = startSpan(ctx, cfg, callSID, "agent.run", trace.SpanKindInternal)
+		defer func() { endSpan(sp, err) }()
+	}
 	tok, err := FetchToken(ctx, cfg, callSID)
 	if err != nil {
 		return err
@@ -323,13 +400,20 @@ func Run(ctx context.Context, cfg Config, callSID string, out io.Writer) error {
 	defer cs.Close() // ends the server-side session (DELETE)
 
 	for _, name := range []string{"whoami", "next_appointment"} {
-		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name})
-		if err != nil {
+		// A client span per MCP call (semantic conventions: "{method}
+		// {tool}"); its HTTP request is the child that carries traceparent.
+		tctx, sp := startSpan(ctx, cfg, callSID, "tools/call "+name, trace.SpanKindClient,
+			attribute.String("mcp.method.name", "tools/call"), attribute.String("gen_ai.tool.name", name))
+		res, err := cs.CallTool(tctx, &mcp.CallToolParams{Name: name})
+		switch {
+		case err != nil:
+			endSpan(sp, err)
 			return fmt.Errorf("agent: call %s: %w", name, err)
-		}
-		if res.IsError {
+		case res.IsError:
+			endSpan(sp, errors.New("tool error"))
 			return fmt.Errorf("agent: call %s: the tool reported an error", name)
 		}
+		endSpan(sp, nil)
 		line, err := json.Marshal(res.StructuredContent)
 		if err != nil {
 			return fmt.Errorf("agent: call %s: encode result: %w", name, err)

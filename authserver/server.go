@@ -18,6 +18,9 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ivr-gateway/ivr/internal/tracing"
 )
 
 // Config configures a Server. Patients, Clients and Redis are required.
@@ -56,6 +59,10 @@ type Config struct {
 	// Rand is the randomness for codes, sessions, OTPs and token IDs;
 	// default crypto/rand.
 	Rand io.Reader
+	// TracerProvider gives every request a server span continuing the
+	// caller's W3C trace, and every Redis command a span (New adds the hook
+	// to Config.Redis; internal/tracing). nil: no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // Fixed policy (the brief's numbers; see the package doc).
@@ -91,6 +98,7 @@ type Server struct {
 	metadata  []byte
 	jwks      []byte
 	wellKnown string
+	tracer    trace.TracerProvider
 }
 
 type paths struct{ challenge, token, revoke, jwks string }
@@ -124,6 +132,7 @@ func New(cfg Config) (*Server, error) {
 		now:       cfg.Now,
 		log:       cfg.Logger,
 		rand:      cfg.Rand,
+		tracer:    cfg.TracerProvider,
 	}
 	if s.prefix == "" {
 		s.prefix = "ivras:"
@@ -222,6 +231,9 @@ func New(cfg Config) (*Server, error) {
 	if s.metadata, err = json.Marshal(md); err != nil {
 		return nil, fmt.Errorf("authserver: metadata: %w", err)
 	}
+	if err := tracing.Redis(cfg.Redis, cfg.TracerProvider); err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
+	}
 	return s, nil
 }
 
@@ -235,7 +247,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(s.paths.challenge, s.post(s.handleChallenge))
 	mux.HandleFunc(s.paths.token, s.post(s.handleToken))
 	mux.HandleFunc(s.paths.revoke, s.post(s.handleRevoke))
-	return mux
+	return tracing.Server(mux, s.tracer)
 }
 
 func (s *Server) get(body []byte, cache string) http.HandlerFunc {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"go.opentelemetry.io/otel/codes"
+
 	"github.com/ivr-gateway/ivr"
 	"github.com/ivr-gateway/ivr/store"
 )
@@ -15,6 +17,20 @@ import (
 // whether this request ended the call (false for a repeated or unknown
 // one: Twilio repeats status callbacks), so the call is counted once.
 func (e *Engine) End(ctx context.Context, sid string) (bool, error) {
+	if e.tracer == nil || !ivr.ValidCallSid(sid) {
+		return e.end(ctx, sid)
+	}
+	ctx, sp := e.startSpan(ctx, sid, spanEnd)
+	ended, err := e.end(ctx, sid)
+	sp.SetAttributes(attrEnded.Bool(ended), attrOutcome.String(errorKind(err)))
+	if err != nil {
+		sp.SetStatus(codes.Error, errorKind(err))
+	}
+	sp.End()
+	return ended, err
+}
+
+func (e *Engine) end(ctx context.Context, sid string) (bool, error) {
 	if !ivr.ValidCallSid(sid) {
 		return false, ErrBadCall
 	}

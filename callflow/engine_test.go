@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ivr-gateway/ivr/authclient"
 	"github.com/ivr-gateway/ivr/callflow"
@@ -24,6 +25,7 @@ import (
 	"github.com/ivr-gateway/ivr/internal/app"
 	"github.com/ivr-gateway/ivr/internal/asdouble"
 	"github.com/ivr-gateway/ivr/internal/redistest"
+	"github.com/ivr-gateway/ivr/internal/tracing"
 	"github.com/ivr-gateway/ivr/kba"
 	"github.com/ivr-gateway/ivr/store"
 	"github.com/ivr-gateway/ivr/telephony"
@@ -64,6 +66,7 @@ type instanceOpts struct {
 	as       *asdouble.Server
 	leaseTTL time.Duration
 	log      io.Writer
+	tp       trace.TracerProvider // nil: no tracing
 }
 
 func newInstance(t *testing.T, o instanceOpts) *instance {
@@ -73,7 +76,8 @@ func newInstance(t *testing.T, o instanceOpts) *instance {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+	hc := &http.Client{Timeout: 10 * time.Second,
+		Transport: tracing.Transport(&http.Transport{}, o.tp, func(r *http.Request) string { return "AS " + r.URL.Path })}
 	t.Cleanup(hc.CloseIdleConnections)
 	md, err := authclient.Discover(context.Background(), hc, o.as.Issuer)
 	if err != nil {
@@ -91,7 +95,7 @@ func newInstance(t *testing.T, o instanceOpts) *instance {
 	e, err := callflow.New(callflow.Config{VerifyWait: 50 * time.Millisecond, LeaseTTL: o.leaseTTL}, callflow.Deps{
 		Machine: dialog.New(dialog.Config{Languages: []kba.Lang{kba.English, kba.Spanish}}),
 		Store:   st, Verifier: app.NewASVerifier(ac), Observer: telephony.NewMetrics(reg),
-		Logger: slog.New(slog.NewJSONHandler(w, nil)),
+		Logger: slog.New(slog.NewJSONHandler(w, nil)), TracerProvider: o.tp,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ivr-gateway/ivr/internal/tracing"
 )
 
 // errTokenCheck answers a request whose token could not be checked.
@@ -60,6 +63,11 @@ type Config struct {
 	Logger *slog.Logger
 	// HTTPClient fetches the JWKS. Default: a client with a 10 s timeout.
 	HTTPClient *http.Client
+	// TracerProvider gives every request a server span continuing the
+	// agent's W3C trace, every MCP request a span named by its method and
+	// tool, and the JWKS fetch a client span (internal/tracing). nil: no
+	// tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is the demo MCP resource server. Create it with New.
@@ -72,6 +80,8 @@ type Server struct {
 	now         func() time.Time
 	mcp         *mcp.Server
 	handler     http.Handler
+	tp          trace.TracerProvider
+	tracer      trace.Tracer // nil: tracing is off
 }
 
 // New checks cfg and returns a Server. It does not contact the
@@ -99,6 +109,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	if cfg.TracerProvider != nil {
+		hc := *cfg.HTTPClient
+		hc.Transport = tracing.Transport(hc.Transport, cfg.TracerProvider, func(*http.Request) string { return "GET jwks" })
+		cfg.HTTPClient = &hc
+	}
 
 	s := &Server{
 		resource:    res,
@@ -118,6 +133,10 @@ func New(cfg Config) (*Server, error) {
 		},
 		logger: cfg.Logger,
 		now:    cfg.Now,
+		tp:     cfg.TracerProvider,
+	}
+	if s.tp != nil {
+		s.tracer = s.tp.Tracer("github.com/ivr-gateway/ivr/mcpdemo")
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -185,7 +204,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(s.resource.Path, s.challenge(bearer(s.requireToolScopes(streamable))))
 	mux.Handle(wellKnownPRM+s.resource.Path, prm)
 	mux.Handle(wellKnownPRM, prm)
-	return mux
+	return tracing.Server(mux, s.tp)
 }
 
 // verifyToken adapts verifier to auth.TokenVerifier and logs rejections by

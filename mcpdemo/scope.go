@@ -12,6 +12,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ScopePatientRead is the scope the patient tools need.
@@ -64,7 +66,13 @@ func (s *Server) requireToolScopes(next http.Handler) http.Handler {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		ti := auth.TokenInfoFromContext(r.Context())
-		for _, c := range calls(body) {
+		cs := calls(body)
+		if s.tracer != nil && len(cs) == 1 {
+			ctx, sp := s.tracer.Start(r.Context(), rpcSpanName(cs[0]), trace.WithAttributes(rpcAttributes(cs[0])...))
+			defer sp.End()
+			r = r.WithContext(ctx)
+		}
+		for _, c := range cs {
 			if c.Method != "tools/call" {
 				continue
 			}
@@ -109,4 +117,44 @@ func calls(body []byte) []rpcCall {
 		return nil
 	}
 	return []rpcCall{one}
+}
+
+// rpcSpanName names an MCP request's span as the semantic conventions do,
+// "{method} {tool}" ("tools/call whoami"), from fixed sets: the method and
+// tool come from the client.
+func rpcSpanName(c rpcCall) string {
+	m := rpcMethod(c)
+	if m == "tools/call" {
+		return m + " " + toolName(c)
+	}
+	return m
+}
+
+func rpcAttributes(c rpcCall) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{attribute.String("mcp.method.name", rpcMethod(c))}
+	if rpcMethod(c) == "tools/call" {
+		attrs = append(attrs, attribute.String("gen_ai.tool.name", toolName(c)))
+	}
+	return attrs
+}
+
+// rpcMethod is the request's MCP method if it is one this server knows.
+func rpcMethod(c rpcCall) string {
+	switch c.Method {
+	case "initialize", "notifications/initialized", "server/discover", "ping", "tools/list", "tools/call",
+		"resources/list", "resources/read", "resources/templates/list", "resources/subscribe", "resources/unsubscribe",
+		"prompts/list", "prompts/get", "completion/complete", "logging/setLevel", "subscriptions/listen",
+		"notifications/cancelled", "notifications/progress", "notifications/roots/list_changed":
+		return c.Method
+	}
+	return "other"
+}
+
+// toolName is the tool's name if it is one of this server's tools.
+func toolName(c rpcCall) string {
+	switch c.Params.Name {
+	case "whoami", "next_appointment":
+		return c.Params.Name
+	}
+	return "other"
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ivr-gateway/ivr"
 	"github.com/ivr-gateway/ivr/callflow"
@@ -92,7 +93,12 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sm := g.metrics.stream // the cap and the active gauge are per WebSocket, whatever the transport
-	ctx, cancel := context.WithCancelCause(context.Background())
+	base := context.Background()
+	if sp := trace.SpanFromContext(r.Context()); sp.SpanContext().IsValid() {
+		// Traced: the steps run from the session link to its request's span.
+		base = trace.ContextWithSpan(base, sp)
+	}
+	ctx, cancel := context.WithCancelCause(base)
 	live, err := g.live.add(cancel)
 	if err != nil {
 		// Over the cap or shutting down: refused before the upgrade.

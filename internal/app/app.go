@@ -21,12 +21,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ivr-gateway/ivr/agentapi"
 	"github.com/ivr-gateway/ivr/authclient"
 	"github.com/ivr-gateway/ivr/callflow"
 	"github.com/ivr-gateway/ivr/dialog"
 	"github.com/ivr-gateway/ivr/internal/redisconn"
+	"github.com/ivr-gateway/ivr/internal/tracing"
 	"github.com/ivr-gateway/ivr/kba"
 	"github.com/ivr-gateway/ivr/prompts"
 	"github.com/ivr-gateway/ivr/store"
@@ -66,6 +68,11 @@ type Config struct {
 	Redis                     redis.UniversalClient // overrides RedisURL (tests)
 	Now                       func() time.Time
 	Registry                  *prometheus.Registry // default: a new one with Go and process collectors
+	// TracerProvider traces webhooks, agent-API requests, dialog steps,
+	// verifications, AS requests and Redis commands (internal/tracing); New
+	// adds its Redis hook to the client it uses, Config.Redis included.
+	// nil: no tracing, at no cost.
+	TracerProvider trace.TracerProvider
 	// CheckClient has New authenticate the client at the AS once
 	// (authclient's CheckCredentials), so a wrong IVR_CLIENT_SECRET stops
 	// start-up; `ivr serve` and `ivr demo` set it. Tests that count AS
@@ -122,7 +129,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		*hc = *cfg.HTTPClient
 	}
 	ast := newASTransport(hc.Transport, reg)
-	hc.Transport = ast
+	hc.Transport = tracing.Transport(ast, cfg.TracerProvider, ast.spanName)
 	md, ac, asProblems := connectAS(ctx, cfg, hc, cfg.CheckClient, ast.learn, log)
 	if problems = merge(problems, asProblems); len(problems) > 0 {
 		return nil, &ConfigError{Problems: problems}
@@ -147,6 +154,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			return nil, err
 		}
 		a.ownsRDB = true
+	}
+	if err := tracing.Redis(a.Redis, cfg.TracerProvider); err != nil {
+		a.Close()
+		return nil, err
 	}
 	a.redisMode = redisconn.ModeOf(a.Redis)
 	a.probeKey = cfg.RedisPrefix + "readyz"
@@ -180,6 +191,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		VerifyWait: cfg.VerifyWait, VerifyTimeout: cfg.VerifyTimeout, TokenGrace: cfg.TokenGrace, LeaseTTL: cfg.LeaseTTL,
 	}, callflow.Deps{
 		Machine: machine, Store: a.Store, Verifier: asVerifier{ac}, Observer: metrics, Logger: log, Now: cfg.Now,
+		TracerProvider: cfg.TracerProvider,
 	})
 	if err != nil {
 		a.Close()
@@ -211,7 +223,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
 	// The gateway and the agent API answer their own paths, even those a
 	// mux would redirect (a signature or a key is checked first).
-	a.Handler = api.Wrap(a.Gateway.Wrap(mux))
+	a.Handler = tracing.Gateway(api.Wrap(a.Gateway.Wrap(mux)), cfg.TracerProvider)
 	return a, nil
 }
 

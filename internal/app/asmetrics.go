@@ -50,13 +50,23 @@ func (t *asTransport) learn(md *authclient.Metadata) {
 	}
 }
 
-func (t *asTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+// endpoint names the AS endpoint req is for.
+func (t *asTransport) endpoint(req *http.Request) string {
 	u := *req.URL
 	u.RawQuery = ""
-	endpoint, ok := t.endpoints[u.String()]
-	if !ok {
-		endpoint = "metadata"
+	if endpoint, ok := t.endpoints[u.String()]; ok {
+		return endpoint
 	}
+	return "metadata"
+}
+
+// spanName names the client span of a request to the AS (internal/tracing):
+// "AS challenge", "AS token" (the token exchange), "AS revocation", "AS
+// metadata".
+func (t *asTransport) spanName(req *http.Request) string { return "AS " + t.endpoint(req) }
+
+func (t *asTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	endpoint := t.endpoint(req)
 	start := time.Now()
 	resp, err := t.base.RoundTrip(req)
 	outcome := "error"
