@@ -1,13 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -23,13 +23,15 @@ import (
 func runCall(ctx context.Context, args []string, env environ, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("call", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { callUsage(stderr, fs) }
 	base := fs.String("url", env.or("IVR_CALL_URL", "http://127.0.0.1:8080"), "gateway base URL")
 	public := fs.String("public-url", env("IVR_PUBLIC_URL"), "the gateway's IVR_PUBLIC_URL, which requests are signed for (default: -url)")
 	token := fs.String("token", env("TWILIO_AUTH_TOKEN"), "Twilio auth token the gateway checks signatures with (TWILIO_AUTH_TOKEN)")
 	from := fs.String("from", "+15555550123", "caller number (E.164)")
-	script := fs.String("script", "", "file of answers, one per line (dtmf:01051980, say:Maria Garcia, silence); - for stdin")
-	agentKey := fs.String("agent-key", firstOf(splitList(env("IVR_AGENT_KEYS"))), "agent API key: after a verified call, fetch the token as the agent would (IVR_AGENT_KEYS)")
+	script := fs.String("script", "", "file of answers, one per line (dtmf:01051980, say:Maria Garcia, say@0.3:Maria Garcia, silence, hangup); - for stdin")
+	agentKey := fs.String("agent-key", firstAgentKey(env), "agent API key: after a verified call, fetch the token as the agent would (IVR_AGENT_KEYS)")
 	mcpURL := fs.String("mcp-url", env("IVR_RESOURCE"), "MCP server URL: with -agent-key, call its whoami tool with the token (IVR_RESOURCE)")
+	keys := fs.String("keys", twiliosim.KeysEvents, "on a Media Stream (IVR_TRANSPORT=stream), how keys are pressed: events (dtmf messages), tones (in-band audio) or both")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,17 +58,28 @@ func runCall(ctx context.Context, args []string, env environ, stdin io.Reader, s
 		}
 	}
 	call, turn, err := twiliosim.Dial(ctx, twiliosim.Config{
-		BaseURL: *base, PublicURL: *public, AuthToken: *token, From: *from, PauseScale: 1,
+		BaseURL: *base, PublicURL: *public, AuthToken: *token, From: *from, PauseScale: 1, StreamKeys: *keys,
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "Calling %s as %s (call %s)\n", *public, *from, call.Sid())
-	in := bufio.NewScanner(stdin)
+	var in <-chan string
+	if lines == nil {
+		in = answers(stdin)
+	}
+	v := newVerdict()
 	for {
 		show(stdout, turn)
+		v.observe(turn)
 		if turn.Ended {
+			if why := explainEnd(turn.End, *base, *public); why != "" {
+				fmt.Fprintf(stdout, "  %s\n", why)
+			}
 			break
+		}
+		if ctx.Err() != nil {
+			return hangUpInterrupted(ctx, call, stdout, stderr)
 		}
 		var line twiliosim.ScriptLine
 		if lines != nil {
@@ -79,17 +92,25 @@ func runCall(ctx context.Context, args []string, env environ, stdin io.Reader, s
 			}
 		} else {
 			fmt.Fprint(stdout, "  keys or words (empty = silence, 'hangup' to end)> ")
-			if !in.Scan() {
+			text, ok := nextAnswer(ctx, in)
+			switch {
+			case ctx.Err() != nil:
+				return hangUpInterrupted(ctx, call, stdout, stderr)
+			case !ok:
 				line = twiliosim.ScriptLine{Kind: twiliosim.KindHangup, Value: "completed"}
-			} else {
-				line = interpret(in.Text())
+			default:
+				line = interpret(text)
 			}
 		}
 		if turn, err = call.Do(ctx, line); err != nil {
+			if ctx.Err() != nil {
+				return hangUpInterrupted(ctx, call, stdout, stderr)
+			}
 			return err
 		}
 	}
-	verified := strings.HasPrefix(turn.End, "redirect:") || strings.HasPrefix(turn.End, "dial:")
+	// Without the agent API, what the call did decides (newVerdict).
+	verified := v.verified(turn)
 	if *agentKey != "" {
 		if st, err := callState(ctx, *base, *agentKey, call.Sid()); err == nil {
 			verified = st == "verified"
@@ -99,15 +120,31 @@ func runCall(ctx context.Context, args []string, env environ, stdin io.Reader, s
 	if verified && *agentKey != "" && *mcpURL != "" {
 		fmt.Fprintln(stdout, "\nThe agent takes the call: it fetches the token by call SID and calls the MCP server.")
 		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := agent.Run(actx, agent.Config{GatewayURL: *base, AgentKey: *agentKey, MCPURL: *mcpURL}, call.Sid(), stdout)
+		// The agent's spans join the call's trace (OTEL_* as for the other commands).
+		tr, flushTraces, err := startTracing(ctx, env, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		if err != nil {
+			cancel()
+			return err
+		}
+		err = agent.Run(actx, agent.Config{GatewayURL: *base, AgentKey: *agentKey, MCPURL: *mcpURL,
+			TracerProvider: tr.Provider("ivr-agent")}, call.Sid(), stdout)
+		flushTraces()
 		cancel()
+		if ctx.Err() != nil {
+			return hangUpInterrupted(ctx, call, stdout, stderr)
+		}
 		if err != nil {
 			fmt.Fprintf(stdout, "agent: %v\n", err)
 			verified = false
 		}
 	}
 	if err := call.Hangup(ctx, "completed"); err != nil && !errors.Is(err, twiliosim.ErrCallEnded) {
-		fmt.Fprintf(stderr, "status callback: %v\n", err)
+		if ctx.Err() != nil {
+			return hangUpInterrupted(ctx, call, stdout, stderr)
+		}
+		if !strings.HasPrefix(turn.End, "error:") { // the gateway refused the call already, and was told why
+			fmt.Fprintf(stderr, "status callback: %v\n", err)
+		}
 	}
 	if verified {
 		fmt.Fprintln(stdout, "Call verified.")
@@ -119,7 +156,11 @@ func runCall(ctx context.Context, args []string, env environ, stdin io.Reader, s
 
 func show(w io.Writer, t *twiliosim.Turn) {
 	for _, u := range t.Heard {
-		fmt.Fprintf(w, "  [%s] %s\n", u.Language, u.Text)
+		tag := u.Language
+		if tag == "" {
+			tag = u.Voice // a Media Stream's prompt, heard by its ID
+		}
+		fmt.Fprintf(w, "  [%s] %s\n", tag, u.Text)
 	}
 	if t.Ended {
 		fmt.Fprintf(w, "  -- call ended: %s\n", t.End)
@@ -167,5 +208,8 @@ func callState(ctx context.Context, base, key, sid string) (string, error) {
 	if resp.StatusCode != 200 {
 		return "", fmt.Errorf("agent API: %s", resp.Status)
 	}
-	return body.State, json.NewDecoder(resp.Body).Decode(&body)
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return "", fmt.Errorf("agent API: %w", err)
+	}
+	return body.State, nil
 }

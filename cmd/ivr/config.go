@@ -156,6 +156,11 @@ func (g *gatewayFlags) config() app.Config {
 	if g.logFormat != "json" && g.logFormat != "text" {
 		g.problem("IVR_LOG_FORMAT", "IVR_LOG_FORMAT=%q: want json or text", g.logFormat)
 	}
+	switch g.transport {
+	case "gather", "stream", "relay":
+	default:
+		g.problem("IVR_TRANSPORT", "IVR_TRANSPORT=%q: want gather, stream or relay", g.transport)
+	}
 	return app.Config{
 		PublicURL: g.publicURL, AccountSID: g.accountSID, AuthToken: g.authToken,
 		RedisURL: g.redisURL, RedisMode: g.redisMode, RedisPrefix: g.redisPrefix, PreviousSessionKeys: previous,

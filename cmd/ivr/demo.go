@@ -26,6 +26,7 @@ import (
 
 	"github.com/ivr-gateway/ivr/authserver"
 	"github.com/ivr-gateway/ivr/internal/app"
+	"github.com/ivr-gateway/ivr/internal/phone"
 	"github.com/ivr-gateway/ivr/internal/redisconn"
 	"github.com/ivr-gateway/ivr/mcpdemo"
 )
@@ -77,6 +78,11 @@ func runDemo(ctx context.Context, args []string, env environ, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	tr, flushTraces, err := startTracing(ctx, env, log)
+	if err != nil {
+		return err
+	}
+	defer flushTraces() // runs last: after the servers and Redis have stopped
 
 	// One Redis for all three parts, each under its own prefix.
 	var rdb redis.UniversalClient
@@ -95,6 +101,14 @@ func runDemo(ctx context.Context, args []string, env environ, stdout, stderr io.
 		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	}
 	defer rdb.Close()
+	gwRDB := rdb
+	if c, ok := rdb.(*redis.Client); ok && tr.Enabled() {
+		// Traced, the gateway has a client of its own: each part's Redis
+		// hook then makes that part's spans (one hook per client).
+		o := *c.Options()
+		gwRDB = redis.NewClient(&o)
+		defer gwRDB.Close()
+	}
 
 	gwLn, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -119,14 +133,14 @@ func runDemo(ctx context.Context, args []string, env environ, stdout, stderr io.
 		Issuer: issuer, Patients: pats,
 		Clients: []authserver.Client{{ID: "ivr-gateway", Secret: clientSecret, Scopes: []string{mcpdemo.ScopePatientRead}, Resources: []string{resource}}},
 		Redis:   rdb, Prefix: "demo:as:", OTPSender: &authserver.ConsoleSender{W: stdout},
-		Logger: log.With("component", "authserver"),
+		Logger: log.With("component", "authserver"), TracerProvider: tr.Provider("ivr-authserver"),
 	})
 	if err != nil {
 		return err
 	}
 	mcp, err := mcpdemo.New(mcpdemo.Config{
 		Resource: resource, Issuer: issuer, JWKSURL: issuer + "/oauth/jwks.json",
-		Revoked: as.Revoked, Logger: log.With("component", "mcp"),
+		Revoked: as.Revoked, Logger: log.With("component", "mcp"), TracerProvider: tr.Provider("ivr-mcp"),
 	})
 	if err != nil {
 		return err
@@ -148,7 +162,7 @@ func runDemo(ctx context.Context, args []string, env environ, stdout, stderr io.
 	sessionKey := make([]byte, 32)
 	rand.Read(sessionKey)
 	a, err := app.New(ctx, app.Config{
-		PublicURL: gatewayURL, AuthToken: *token, Redis: rdb, RedisPrefix: "demo:ivr:",
+		PublicURL: gatewayURL, AuthToken: *token, Redis: gwRDB, RedisPrefix: "demo:ivr:", TracerProvider: tr.Provider("ivr-gateway"),
 		AuthIssuer: issuer, ClientID: "ivr-gateway", ClientSecret: clientSecret, Scope: mcpdemo.ScopePatientRead, Resource: resource,
 		AgentKeys: []string{agentKey}, SessionKey: sessionKey, CallerLimit: callerLimit, MaxAttempts: 3, CheckClient: true,
 		OrgName: "Example Health", Languages: []string{"en-US", "es-US"}, Transport: *transport,
@@ -156,9 +170,24 @@ func runDemo(ctx context.Context, args []string, env environ, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	// The phone in the browser, on the gateway's listener: the demo's only
+	// (ivr serve never mounts it). When ctx ends its calls are hung up
+	// first, and then the gateway, which answers their status callbacks,
+	// stops.
+	ph, err := phone.New(phone.Config{GatewayURL: gatewayURL, AuthToken: *token, AgentKey: agentKey, MCPURL: resource,
+		PauseScale: 1, Logger: log.With("component", "phone")})
+	if err != nil {
+		return err
+	}
+	defer ph.Close()
+	a.Handler = ph.Mount(a.Handler)
+	gwCtx, stopGateway := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopGateway()
+	context.AfterFunc(ctx, func() { ph.Close(); stopGateway() })
 	fmt.Fprintf(stdout, `
 IVR demo is running (Ctrl-C to stop).
   gateway:              %s   (Twilio webhooks at /twilio/, agent API at /v1/, /metrics)
+  phone in the browser: %s/phone
   authorization server: %s
   MCP server:           %s
   Redis:                %s
@@ -177,9 +206,9 @@ or unattended:
 
   printf 'silence\nsay:Maria Garcia\ndtmf:01051980\ndtmf:1234\n' | go run ./cmd/ivr call -url %s -token %s -agent-key %s -mcp-url %s -script -
 
-`, gatewayURL, issuer, resource, redisName(env), describePatients(pats), callerLimit,
+`, gatewayURL, gatewayURL, issuer, resource, redisName(env), describePatients(pats), callerLimit,
 		gatewayURL, *token, agentKey, resource, gatewayURL, *token, agentKey, resource)
-	return serveUntilDone(ctx, gwLn, a, log, 0) // nothing balances the demo: no drain delay
+	return serveUntilDone(gwCtx, gwLn, a, log, 0) // nothing balances the demo: no drain delay
 }
 
 func redisName(env environ) string {
@@ -275,6 +304,7 @@ func runAuthServer(ctx context.Context, args []string, env environ, stdout, stde
 	fs.IntVar(&clientRate, "client-rate", clientRate, "challenge requests per client per minute (IVR_AS_CLIENT_RATE)")
 	redisURL := fs.String("redis-url", env("REDIS_URL"), "Redis URL; empty: embedded (REDIS_URL)")
 	redisMode := fs.String("redis-mode", env.or("IVR_REDIS_MODE", redisconn.ModeSingle), "single, cluster or sentinel: how to read REDIS_URL (IVR_REDIS_MODE)")
+	redisPrefix := fs.String("redis-prefix", env.or("IVR_AS_REDIS_PREFIX", "ivras:"), "prefix of the AS's Redis keys; ivr mcp -as-redis-prefix must be the same (IVR_AS_REDIS_PREFIX)")
 	hashKey := fs.String("hash-key", env("IVR_AS_HASH_KEY"), "base64 key for the DOB/SSN hashes; empty: random per start (IVR_AS_HASH_KEY)")
 	signingKey := fs.String("signing-key", env("IVR_AS_SIGNING_KEY"), "PEM file of the P-256 key that signs access tokens; empty: a new key per start (IVR_AS_SIGNING_KEY)")
 	smsFrom := fs.String("sms-from", env("IVR_AS_SMS_FROM"), "send OTPs by Twilio SMS from this number (with TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN); empty: print them (demo only)")
@@ -286,6 +316,11 @@ func runAuthServer(ctx context.Context, args []string, env environ, stdout, stde
 		return errors.New("-client-rate (IVR_AS_CLIENT_RATE) must be at least 1")
 	}
 	log := newLogger(*logFormat, stderr)
+	tr, flushTraces, err := startTracing(ctx, env, log)
+	if err != nil {
+		return err
+	}
+	defer flushTraces()
 	clients := env("IVR_AS_CLIENTS")
 	if *clientsFile != "" {
 		b, err := os.ReadFile(*clientsFile)
@@ -344,8 +379,8 @@ func runAuthServer(ctx context.Context, args []string, env environ, stdout, stde
 		log.Warn("OTPs are printed to the console (demo mode); set -sms-from to text them")
 	}
 	as, err := authserver.New(authserver.Config{
-		Issuer: *issuer, Patients: pats, Clients: cl, Redis: rdb, HashKey: key, SigningKey: signer, OTPSender: sender,
-		ClientRateLimit: clientRate, Logger: log,
+		Issuer: *issuer, Patients: pats, Clients: cl, Redis: rdb, Prefix: *redisPrefix, HashKey: key, SigningKey: signer, OTPSender: sender,
+		ClientRateLimit: clientRate, Logger: log, TracerProvider: tr.Provider("ivr-authserver"),
 	})
 	if err != nil {
 		return err
@@ -399,11 +434,16 @@ func runMCP(ctx context.Context, args []string, env environ, stdout, stderr io.W
 	issuer := fs.String("issuer", env.or("IVR_AS_ISSUER", env("IVR_AUTH_ISSUER")), "the authorization server's issuer (IVR_AS_ISSUER)")
 	redisURL := fs.String("redis-url", env("REDIS_URL"), "the reference AS's Redis, for its revocation list (REDIS_URL); empty: revocation is not checked")
 	redisMode := fs.String("redis-mode", env.or("IVR_REDIS_MODE", redisconn.ModeSingle), "single, cluster or sentinel: how to read REDIS_URL (IVR_REDIS_MODE)")
-	asPrefix := fs.String("as-redis-prefix", "ivras:", "the reference AS's Redis key prefix")
+	asPrefix := fs.String("as-redis-prefix", env.or("IVR_AS_REDIS_PREFIX", "ivras:"), "the reference AS's Redis key prefix, its -redis-prefix (IVR_AS_REDIS_PREFIX)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log := newLogger(env.or("IVR_LOG_FORMAT", "json"), stderr)
+	tr, flushTraces, err := startTracing(ctx, env, log)
+	if err != nil {
+		return err
+	}
+	defer flushTraces()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -427,7 +467,7 @@ func runMCP(ctx context.Context, args []string, env environ, stdout, stderr io.W
 	}
 	srv, err := mcpdemo.New(mcpdemo.Config{
 		Resource: *resource, Issuer: *issuer, JWKSURL: strings.TrimRight(*issuer, "/") + "/oauth/jwks.json",
-		Revoked: revoked, Logger: log,
+		Revoked: revoked, Logger: log, TracerProvider: tr.Provider("ivr-mcp"),
 	})
 	if err != nil {
 		return err

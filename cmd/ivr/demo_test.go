@@ -20,15 +20,11 @@ func TestDemoEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "ivr")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildIvr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	demo := exec.CommandContext(ctx, bin, "demo", "-addr", "127.0.0.1:0", "-patients", "../../authserver/testdata/patients.json")
-	demo.Env = append(os.Environ(), "REDIS_URL=")
+	demo.Env = append(os.Environ(), "REDIS_URL=", "IVR_CALLER_LIMIT=7", "IVR_LOG_FORMAT=")
 	stdout, err := demo.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -50,11 +46,22 @@ func TestDemoEndToEnd(t *testing.T) {
 	defer stop()
 	// The banner's "or unattended" command carries everything ivr call needs.
 	cmdLine := regexp.MustCompile(`call -url (\S+) -token (\S+) -agent-key (\S+) -mcp-url (\S+) -script -`)
-	var m []string
+	var (
+		m      []string
+		banner strings.Builder
+	)
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
+		banner.WriteString(sc.Text() + "\n")
 		if m = cmdLine.FindStringSubmatch(sc.Text()); m != nil {
 			break
+		}
+	}
+	// The banner says the per-caller limit it runs with (IVR_CALLER_LIMIT
+	// honoured) and why Jon Smith gets a texted code.
+	for _, want := range []string{"Each caller number gets 7 verification attempts an hour", "name and DOB also fit John Smyth"} {
+		if !strings.Contains(banner.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, banner.String())
 		}
 	}
 	if m == nil {
@@ -81,9 +88,10 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	t.Logf("demo start to verified call and MCP tool result: %s", took.Round(time.Millisecond))
 
-	// A wrong answer three times: not verified, exit status 1.
+	// A wrong answer three times: not verified, exit status 1, and the
+	// demo's terminal says why (below).
 	bad := exec.CommandContext(ctx, bin, "call", "-url", m[1], "-token", m[2], "-agent-key", m[3], "-script", "-")
-	bad.Stdin = strings.NewReader("silence\nsay:Maria Garcia\ndtmf:01051980\ndtmf:9999\n")
+	bad.Stdin = strings.NewReader(failedScript)
 	out, err = bad.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Errorf("unverified call: err=%v, want exit status 1\n%s", err, out)
@@ -99,6 +107,9 @@ func TestDemoEndToEnd(t *testing.T) {
 	// No personal data in the demo's logs (read once the demo has exited:
 	// exec writes stderr from its own goroutine).
 	stop()
+	if !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d gateway +call failed +call_sid=CA[0-9a-f]{32} reason=attempts_exhausted attempts=3$`).MatchString(stderr.String()) {
+		t.Errorf("the demo's log has no readable call failed line for the failed call:\n%s", stderr.String())
+	}
 	for _, s := range []string{"Garcia", "García", "1980-01-05", "01051980"} {
 		if strings.Contains(stderr.String(), s) {
 			t.Errorf("demo log contains %q", s)

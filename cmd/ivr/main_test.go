@@ -14,16 +14,22 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ivr-gateway/ivr/internal/asdouble"
+	"github.com/ivr-gateway/ivr/internal/redistest"
 )
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
-// TestServeConfiguration: a configuration that cannot work stops start-up
-// with one line naming the problem, and -h lists every variable.
+// TestServeConfiguration: a configuration with one problem stops start-up
+// with one line naming it, and -h lists every variable.
 func TestServeConfiguration(t *testing.T) {
+	as := asdouble.Serve(t, &asdouble.Server{ClientID: "ivr-gateway", ClientSecret: "s"})
 	good := map[string]string{
 		"IVR_PUBLIC_URL": "https://ivr.example.test", "TWILIO_AUTH_TOKEN": "t",
-		"IVR_SESSION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "IVR_AUTH_ISSUER": "http://127.0.0.1:1",
+		"IVR_SESSION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "IVR_AUTH_ISSUER": as.Issuer,
+		"IVR_CLIENT_ID": "ivr-gateway", "IVR_CLIENT_SECRET": "s", "REDIS_URL": redistest.URL(), "IVR_REDIS_PREFIX": redistest.Prefix(),
 	}
 	with := func(k, v string) map[string]string {
 		m := map[string]string{}
@@ -45,13 +51,19 @@ func TestServeConfiguration(t *testing.T) {
 		{"agent key without a name", with("IVR_AGENT_KEYS", "k1,:k2"), "IVR_AGENT_KEYS entry 2"},
 		{"no long-poll allowed", with("IVR_AGENT_MAX_WAITERS", "0"), "IVR_AGENT_MAX_WAITERS"},
 		{"unknown Redis mode", with("IVR_REDIS_MODE", "clustered"), "IVR_REDIS_MODE"},
-		{"bad previous session key", with("IVR_SESSION_KEY_PREVIOUS", "MDEy,short"), "IVR_SESSION_KEY_PREVIOUS: key 1"},
-		{"AS unreachable", good, "authorization server"},
+		{"unknown transport", with("IVR_TRANSPORT", "conversationrelay"), "IVR_TRANSPORT"},
+		{"bad previous session key", with("IVR_SESSION_KEY_PREVIOUS", "MDEy"), "IVR_SESSION_KEY_PREVIOUS: key 1"},
+		{"AS unreachable", with("IVR_AUTH_ISSUER", "http://127.0.0.1:1"), "authorization server"},
+		{"wrong client secret", with("IVR_CLIENT_SECRET", "not-s"), "IVR_CLIENT_SECRET"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// A configuration that wrongly passes would serve until the
+			// deadline.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
 			var out, errb bytes.Buffer
-			err := Run(context.Background(), []string{"serve", "-addr", "127.0.0.1:0"}, envOf(tt.env), nil, &out, &errb)
+			err := Run(ctx, []string{"serve", "-addr", "127.0.0.1:0"}, envOf(tt.env), nil, &out, &errb)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("err = %v; want one line mentioning %s", err, tt.want)
 			}

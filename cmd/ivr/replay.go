@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -23,7 +24,8 @@ func runReplay(ctx context.Context, args []string, env environ, stdout, stderr i
 	target := fs.String("url", "", "gateway base URL; empty: an in-process gateway with the AS double")
 	public := fs.String("public-url", env("IVR_PUBLIC_URL"), "the gateway's IVR_PUBLIC_URL (default: -url)")
 	token := fs.String("token", env("TWILIO_AUTH_TOKEN"), "the gateway's Twilio auth token, to sign requests (TWILIO_AUTH_TOKEN)")
-	agentKey := fs.String("agent-key", firstOf(splitList(env("IVR_AGENT_KEYS"))), "an agent API key, to check tokens (IVR_AGENT_KEYS)")
+	agentKey := fs.String("agent-key", firstAgentKey(env), "an agent API key, to check tokens (IVR_AGENT_KEYS)")
+	transport := fs.String("transport", env.or("IVR_TRANSPORT", "gather"), "with -url: the gateway's IVR_TRANSPORT; fixtures recorded on another transport are skipped")
 	verbose := fs.Bool("v", false, "print every mismatch")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ivr replay [flags] FIXTURE.jsonl...")
@@ -52,12 +54,19 @@ func runReplay(ctx context.Context, args []string, env environ, stdout, stderr i
 		if *target == "" {
 			mm, err = replayInProcess(ctx, fx, env)
 		} else {
-			if !fx.Header.Env.Default() {
+			if t := cmp.Or(fx.Header.Env.Transport, "gather"); t != cmp.Or(*transport, "gather") {
+				fmt.Fprintf(stdout, "SKIP %s: recorded on the %s transport (-transport)\n", fx.Header.Fixture, t)
+				skipped++
+				continue
+			}
+			if !fx.Header.Env.DefaultFor(*transport) {
 				fmt.Fprintf(stdout, "SKIP %s: needs the in-process environment (as=%s redis=%s)\n", fx.Header.Fixture, fx.Header.Env.AS, fx.Header.Env.Redis)
 				skipped++
 				continue
 			}
-			mm, err = replay.Run(ctx, fx, replay.Target{
+			// A fresh call SID and caller number per fixture: a running
+			// gateway keeps what earlier runs did (calls, per-caller limits).
+			mm, err = replay.Run(ctx, withCaller(fx, fictionalCaller()), replay.Target{
 				BaseURL: *target, PublicURL: *public, AuthToken: *token, FreshCallSid: newCallSid(), AgentKey: *agentKey,
 			})
 		}
@@ -94,17 +103,25 @@ func runReplay(ctx context.Context, args []string, env environ, stdout, stderr i
 
 // replayInProcess runs a fixture against a fresh in-process gateway: on
 // REDIS_URL under a throwaway key prefix when set, else on embedded Redis.
-func replayInProcess(ctx context.Context, fx *replay.Fixture, env environ) ([]replay.Mismatch, error) {
+func replayInProcess(ctx context.Context, fx *replay.Fixture, env environ) (mm []replay.Mismatch, err error) {
 	hc := replay.HarnessConfig{PublicURL: fx.Header.PublicURL, AuthToken: fx.Header.AuthToken, Env: fx.Header.Env,
 		Logger: slog.New(slog.DiscardHandler)}
 	if u := env("REDIS_URL"); u != "" {
-		opt, err := redis.ParseURL(u)
-		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		opt, perr := redis.ParseURL(u)
+		if perr != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", perr)
 		}
 		rdb := redis.NewClient(opt)
-		defer rdb.Close()
-		hc.Redis, hc.Prefix = rdb, "replay:"+newCallSid()[2:14]+":"
+		prefix := "replay:" + newCallSid()[2:14] + ":"
+		hc.Redis, hc.Prefix = rdb, prefix
+		// After the harness has shut down (deferred below, so run first):
+		// the replay leaves nothing in a Redis others use.
+		defer func() {
+			if cerr := deletePrefix(rdb, prefix); err == nil {
+				err = cerr
+			}
+			rdb.Close()
+		}()
 	}
 	h, err := replay.Start(ctx, hc)
 	if err != nil {

@@ -25,6 +25,12 @@ func runServe(ctx context.Context, args []string, env environ, stdout, stderr io
 	cfg := g.config()
 	log, closeLog := newServingLogger(g.logFormat, stderr)
 	defer closeLog()
+	tr, flushTraces, err := startTracing(ctx, env, log)
+	if err != nil {
+		return err
+	}
+	defer flushTraces() // after the shutdown below: background verifications' spans too
+	cfg.TracerProvider = tr.Provider("ivr-gateway")
 	if *pprofAddr != "" {
 		stop, err := startPprof(*pprofAddr, log)
 		if err != nil {
