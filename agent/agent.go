@@ -1,5 +1,5 @@
 // Package agent is an example downstream agent: it fetches the access token
-// a caller earned by phone from the gateway's agent API (contract §5) and
+// a caller earned by phone from the gateway's agent API (docs/agent-api.md) and
 // uses it against an MCP server ("access MCP resources with the token").
 //
 // The token is fetched by call SID with a long poll, then sent as a bearer
@@ -50,7 +50,7 @@ var (
 	// ErrCallFailed: the gateway reports the call failed verification or
 	// ended, so no token will come.
 	ErrCallFailed = errors.New("agent: call failed or ended unverified")
-	// ErrBadResponse: the gateway answered something contract §5 does
+	// ErrBadResponse: the gateway answered something docs/agent-api.md does
 	// not allow.
 	ErrBadResponse = errors.New("agent: unexpected agent API response")
 )
@@ -180,7 +180,7 @@ type tokenResponse struct {
 // FetchToken long-polls GET /v1/calls/{CallSid}/token until the call is
 // verified or ctx ends. After each 404 it asks GET /v1/calls/{CallSid} and
 // stops with ErrCallFailed when the state is failed or ended. It returns
-// ErrUnauthorized on 401, ErrBadResponse on an answer outside contract §5,
+// ErrUnauthorized on 401, ErrBadResponse on an answer outside docs/agent-api.md,
 // and ErrNotVerified (together with the context's error) when ctx ends first.
 // 5xx answers and network errors are retried until ctx ends, since the
 // gateway may be restarting, and so is 429 (too many waiting requests).
@@ -319,7 +319,7 @@ func callState(ctx context.Context, cfg Config, endpoint string) string {
 	return body.State
 }
 
-// decodeToken checks a 200 body against contract §5.
+// decodeToken checks a 200 body against docs/agent-api.md.
 func decodeToken(body []byte, callSID string) (Token, error) {
 	var r tokenResponse
 	if err := json.Unmarshal(body, &r); err != nil {

@@ -13,7 +13,7 @@ import (
 )
 
 // challengeRequest is an authorization challenge request (FiPA §5.1) with
-// the AS-defined KBA parameters of contract §3.
+// the AS-defined KBA parameters of docs/as-profile.md.
 type challengeRequest struct {
 	responseType        string
 	scope               string

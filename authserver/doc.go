@@ -1,5 +1,5 @@
 // Package authserver is the reference OAuth 2.0 authorization server of the
-// IVR gateway (`ivr authserver`, contract §7): an authorization challenge
+// IVR gateway (`ivr authserver`, docs/as-profile.md): an authorization challenge
 // endpoint (draft-ietf-oauth-first-party-apps-04) that checks
 // knowledge-based answers (name, date of birth, SSN last 4) against a
 // patient file, with an SMS one-time code as step-up, and the token (PKCE

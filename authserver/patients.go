@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// Patient is one entry of the patient file (contract §7). Its fields are
+// Patient is one entry of the patient file (docs/as-profile.md). Its fields are
 // personal data: String and LogValue print only the ID.
 type Patient struct {
 	ID          string `json:"id"`

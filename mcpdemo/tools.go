@@ -13,7 +13,7 @@ import (
 
 // WhoamiResult is the structured output of the whoami tool.
 type WhoamiResult struct {
-	// PatientID is the token's sub: the patient id at the AS (contract §7).
+	// PatientID is the token's sub: the patient id at the AS (docs/as-profile.md).
 	PatientID string `json:"patient_id"`
 	// Scope is the token's scope, space-separated (RFC 6749 §3.3).
 	Scope string `json:"scope"`

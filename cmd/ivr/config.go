@@ -28,14 +28,14 @@ func (e environ) or(name, def string) string {
 	return def
 }
 
-// gatewayFlags are the settings of contract §6, shared by serve and demo.
+// gatewayFlags are the settings of the README's configuration table, shared by serve and demo.
 type gatewayFlags struct {
 	addr, publicURL, accountSID, authToken, redisURL, redisPrefix string
 	issuer, clientID, clientSecret, scope, resource               string
 	agentKeys, sessionKey, handoffURL, handoffNumber, fallback    string
 	orgName, languages, voices, logFormat, transport              string
 	redisMode, sessionKeyPrevious                                 string
-	callerLimit, maxAttempts, agentMaxWaiters                     int
+	callerLimit, maxAttempts, agentMaxWaiters, maxStreams         int
 	tokenGrace, verifyWait, drainDelay                            time.Duration
 	// problems are what reading the environment found wrong.
 	problems []app.Problem
@@ -113,6 +113,7 @@ func addGatewayFlags(fs *flag.FlagSet, env environ) *gatewayFlags {
 	g.durationVar(fs, &g.drainDelay, "drain-delay", "IVR_DRAIN_DELAY", 5*time.Second, "on SIGTERM, how long /readyz answers 503 while the instance still serves, before the listener closes", env)
 	str(&g.logFormat, "log-format", "IVR_LOG_FORMAT", "json", "log format: json or text")
 	str(&g.transport, "transport", "IVR_TRANSPORT", "gather", "gather: every question by <Gather>; stream: keypad questions over Media Streams; relay: the whole call in a ConversationRelay session")
+	g.intVar(fs, &g.maxStreams, "max-streams", "IVR_MAX_STREAMS", 1000, "live Media Streams or ConversationRelay sessions per instance; beyond it 503 before the upgrade", env)
 	return g
 }
 
@@ -153,6 +154,9 @@ func (g *gatewayFlags) config() app.Config {
 	if g.agentMaxWaiters < 1 {
 		g.problem("IVR_AGENT_MAX_WAITERS", "IVR_AGENT_MAX_WAITERS must be at least 1")
 	}
+	if g.maxStreams < 1 {
+		g.problem("IVR_MAX_STREAMS", "IVR_MAX_STREAMS must be at least 1")
+	}
 	if g.logFormat != "json" && g.logFormat != "text" {
 		g.problem("IVR_LOG_FORMAT", "IVR_LOG_FORMAT=%q: want json or text", g.logFormat)
 	}
@@ -168,7 +172,7 @@ func (g *gatewayFlags) config() app.Config {
 		AgentKeys: splitList(g.agentKeys), AgentMaxWaiters: g.agentMaxWaiters, SessionKey: key, CallerLimit: g.callerLimit,
 		HandoffURL: g.handoffURL, HandoffNumber: g.handoffNumber, FallbackNumber: g.fallback,
 		MaxAttempts: g.maxAttempts, TokenGrace: g.tokenGrace, OrgName: g.orgName,
-		Languages: splitList(g.languages), Voices: voices, VerifyWait: g.verifyWait, Transport: g.transport,
+		Languages: splitList(g.languages), Voices: voices, VerifyWait: g.verifyWait, Transport: g.transport, MaxStreams: g.maxStreams,
 		CheckClient: true, Problems: g.problems,
 	}
 }

@@ -46,7 +46,7 @@ func runDemo(ctx context.Context, args []string, env environ, stdout, stderr io.
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", env.or("IVR_ADDR", "127.0.0.1:8080"), "gateway listen address (IVR_ADDR)")
-	patients := fs.String("patients", env.or("IVR_AS_PATIENTS", demoPatients), "patient file (contract §7 format) (IVR_AS_PATIENTS)")
+	patients := fs.String("patients", env.or("IVR_AS_PATIENTS", demoPatients), "patient file (format: docs/as-profile.md) (IVR_AS_PATIENTS)")
 	token := fs.String("twilio-auth-token", env("TWILIO_AUTH_TOKEN"), "Twilio auth token the gateway checks signatures with; empty: a random one (TWILIO_AUTH_TOKEN)")
 	logFormat := fs.String("log-format", env.or("IVR_LOG_FORMAT", "text"), "log format: text (compact lines for this terminal) or json (IVR_LOG_FORMAT)")
 	callerLimit := demoCallerLimit
@@ -281,7 +281,7 @@ func randomString(n int) string {
 	return hex.EncodeToString(b)[:n]
 }
 
-// runAuthServer runs the reference authorization server alone (contract §7).
+// runAuthServer runs the reference authorization server alone (docs/as-profile.md).
 func runAuthServer(ctx context.Context, args []string, env environ, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("authserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -35,7 +35,7 @@ import (
 	"github.com/ivr-gateway/ivr/telephony"
 )
 
-// Config is everything `ivr serve` is configured with (contract §6). cmd/ivr
+// Config is everything `ivr serve` is configured with (the README's configuration table). cmd/ivr
 // fills it from flags and the environment.
 type Config struct {
 	PublicURL                 string
