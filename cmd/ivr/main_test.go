@@ -26,10 +26,11 @@ func envOf(m map[string]string) func(string) string { return func(k string) stri
 // with one line naming it, and -h lists every variable.
 func TestServeConfiguration(t *testing.T) {
 	as := asdouble.Serve(t, &asdouble.Server{ClientID: "ivr-gateway", ClientSecret: "s"})
+	_, prefix := redistest.Client(t) // its keys are deleted when the test ends
 	good := map[string]string{
 		"IVR_PUBLIC_URL": "https://ivr.example.test", "TWILIO_AUTH_TOKEN": "t",
 		"IVR_SESSION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "IVR_AUTH_ISSUER": as.Issuer,
-		"IVR_CLIENT_ID": "ivr-gateway", "IVR_CLIENT_SECRET": "s", "REDIS_URL": redistest.URL(), "IVR_REDIS_PREFIX": redistest.Prefix(),
+		"IVR_CLIENT_ID": "ivr-gateway", "IVR_CLIENT_SECRET": "s", "REDIS_URL": redistest.URL(), "IVR_REDIS_PREFIX": prefix,
 	}
 	with := func(k, v string) map[string]string {
 		m := map[string]string{}

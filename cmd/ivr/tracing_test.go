@@ -133,10 +133,11 @@ func TestServeFlushesTraces(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	base := "http://" + addr
+	_, prefix := redistest.Client(t) // its keys are deleted when the test ends
 	env := map[string]string{
 		"IVR_PUBLIC_URL": base, "TWILIO_AUTH_TOKEN": "t", "IVR_SESSION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 		"IVR_AUTH_ISSUER": as.Issuer, "IVR_CLIENT_ID": "ivr-gateway", "IVR_CLIENT_SECRET": "s",
-		"REDIS_URL": redistest.URL(), "IVR_REDIS_PREFIX": redistest.Prefix(), "IVR_DRAIN_DELAY": "0s",
+		"REDIS_URL": redistest.URL(), "IVR_REDIS_PREFIX": prefix, "IVR_DRAIN_DELAY": "0s",
 		"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.URL,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
