@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 const agentKey = "agent-key-1"
 
 // gateway is a stand-in for the gateway's agent API (docs/agent-api.md), until the
-// lead's whole-chain test runs the real one. It follows §5 exactly: bearer
+// lead's whole-chain test runs the real one. It follows that page exactly: bearer
 // agent key or 401; 200 {"call_sid","access_token","token_type",
 // "expires_at","scope"} once the call is verified; 404 {"error":"not_found"}
 // before; ?wait=D holds the request until verified or D ends. Like a real

@@ -174,7 +174,7 @@ func (res *Result) apply(rep reply) {
 	}
 	switch rep.outcome {
 	case InvalidSession:
-		// Contract §3: start over without auth_session.
+		// docs/as-profile.md: start over without auth_session.
 		res.AuthSession = ""
 	case OTPRequired:
 		if res.AuthSession == "" {

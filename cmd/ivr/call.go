@@ -17,8 +17,8 @@ import (
 	"github.com/ivr-gateway/ivr/internal/twiliosim"
 )
 
-// runCall is the terminal phone (the README's "A 60-second tour"): it dials a gateway as Twilio
-// would, shows what the caller hears, and takes keys and speech from the
+// runCall is the terminal phone (the README's "A 60-second tour"): it
+// dials a gateway as Twilio would, shows what the caller hears, and takes keys and speech from the
 // terminal or a script.
 func runCall(ctx context.Context, args []string, env environ, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("call", flag.ContinueOnError)

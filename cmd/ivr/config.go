@@ -28,7 +28,8 @@ func (e environ) or(name, def string) string {
 	return def
 }
 
-// gatewayFlags are the settings of the README's configuration table, shared by serve and demo.
+// gatewayFlags are the settings of the README's configuration table,
+// shared by serve and demo.
 type gatewayFlags struct {
 	addr, publicURL, accountSID, authToken, redisURL, redisPrefix string
 	issuer, clientID, clientSecret, scope, resource               string

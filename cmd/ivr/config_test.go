@@ -106,3 +106,20 @@ func TestServeReportsEveryProblem(t *testing.T) {
 		last = i
 	}
 }
+
+// TestMaxStreamsReachesTheGateway: IVR_MAX_STREAMS is the cap the
+// transports enforce, not only a documented flag.
+func TestMaxStreamsReachesTheGateway(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want int
+	}{
+		{nil, 1000},
+		{map[string]string{"IVR_MAX_STREAMS": "7"}, 7},
+	} {
+		g := addGatewayFlags(flag.NewFlagSet("serve", flag.ContinueOnError), envOf(tt.env))
+		if got := g.config().MaxStreams; got != tt.want {
+			t.Errorf("IVR_MAX_STREAMS=%q: app.Config.MaxStreams = %d, want %d", tt.env["IVR_MAX_STREAMS"], got, tt.want)
+		}
+	}
+}

@@ -13,7 +13,8 @@ import (
 )
 
 // runDTMF prints, for each WAV file, the keypad tones the gateway's in-band
-// detector hears (the README's commands table): one JSON object per file per line.
+// detector hears (the README's commands table): one JSON object per file
+// per line.
 func runDTMF(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dtmf", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -14,7 +14,8 @@ import (
 
 // TestDTMFCommand runs `ivr dtmf` over the detector's battery (whose expected
 // results are dtmf/testdata/battery/golden.jsonl) and over the talk-off
-// speech clips, which must yield no digit (the output format of `ivr dtmf` in the README).
+// speech clips, which must yield no digit (the output format of `ivr dtmf`
+// in the README).
 func TestDTMFCommand(t *testing.T) {
 	golden := map[string]dtmf.Result{}
 	f, err := os.Open("../../dtmf/testdata/battery/golden.jsonl")

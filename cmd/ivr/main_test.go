@@ -51,6 +51,7 @@ func TestServeConfiguration(t *testing.T) {
 		{"bad duration", with("IVR_TOKEN_GRACE", "5"), "IVR_TOKEN_GRACE"},
 		{"agent key without a name", with("IVR_AGENT_KEYS", "k1,:k2"), "IVR_AGENT_KEYS entry 2"},
 		{"no long-poll allowed", with("IVR_AGENT_MAX_WAITERS", "0"), "IVR_AGENT_MAX_WAITERS"},
+		{"no WebSocket session allowed", with("IVR_MAX_STREAMS", "0"), "IVR_MAX_STREAMS"},
 		{"unknown Redis mode", with("IVR_REDIS_MODE", "clustered"), "IVR_REDIS_MODE"},
 		{"unknown transport", with("IVR_TRANSPORT", "conversationrelay"), "IVR_TRANSPORT"},
 		{"bad previous session key", with("IVR_SESSION_KEY_PREVIOUS", "MDEy"), "IVR_SESSION_KEY_PREVIOUS: key 1"},
@@ -79,7 +80,7 @@ func TestServeConfiguration(t *testing.T) {
 		"IVR_AUTH_ISSUER", "IVR_CLIENT_ID", "IVR_CLIENT_SECRET", "IVR_SCOPE", "IVR_RESOURCE", "IVR_AGENT_KEYS",
 		"IVR_SESSION_KEY", "IVR_CALLER_LIMIT", "IVR_HANDOFF_URL", "IVR_HANDOFF_NUMBER", "IVR_FALLBACK_NUMBER",
 		"IVR_MAX_ATTEMPTS", "IVR_TOKEN_GRACE", "IVR_REDIS_PREFIX", "IVR_AGENT_MAX_WAITERS",
-		"IVR_REDIS_MODE", "IVR_SESSION_KEY_PREVIOUS"} {
+		"IVR_REDIS_MODE", "IVR_SESSION_KEY_PREVIOUS", "IVR_MAX_STREAMS"} {
 		if !strings.Contains(errb.String(), v) {
 			t.Errorf("serve -h does not list %s", v)
 		}

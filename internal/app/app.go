@@ -35,8 +35,8 @@ import (
 	"github.com/ivr-gateway/ivr/telephony"
 )
 
-// Config is everything `ivr serve` is configured with (the README's configuration table). cmd/ivr
-// fills it from flags and the environment.
+// Config is everything `ivr serve` is configured with (the README's
+// configuration table). cmd/ivr fills it from flags and the environment.
 type Config struct {
 	PublicURL                 string
 	AccountSID, AuthToken     string
