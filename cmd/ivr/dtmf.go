@@ -26,7 +26,7 @@ func runDTMF(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
-		return flag.ErrHelp
+		return errUsage
 	}
 	enc := json.NewEncoder(stdout)
 	failed := 0

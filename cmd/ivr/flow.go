@@ -31,7 +31,7 @@ func runFlow(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
-		return flag.ErrHelp
+		return errUsage
 	}
 	if *format != "mermaid" && *format != "dot" {
 		return fmt.Errorf("flow: -format %q: want mermaid or dot", *format)

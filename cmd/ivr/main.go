@@ -32,16 +32,33 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := Run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
+	status := exitStatus(err)
+	if status == 1 {
+		fmt.Fprintln(os.Stderr, "ivr:", err)
+	}
+	os.Exit(status)
+}
+
+// errUsage: the command line is incomplete (no command, no file to read);
+// the usage has been printed.
+var errUsage = errors.New("usage")
+
+// exitStatus maps Run's error to the process's exit status: 0 when help
+// was asked for (-h), as Go's own flag package does, so that a script
+// probing a flag with `ivr authserver -h | grep -q` under pipefail sees
+// success; 2 for a command line that cannot run; 1 for a failure, whose
+// message main prints.
+func exitStatus(err error) int {
 	var ec exitCode
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
 	case errors.As(err, &ec):
-		os.Exit(int(ec))
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(2)
+		return int(ec)
+	case errors.Is(err, errUsage):
+		return 2
 	default:
-		fmt.Fprintln(os.Stderr, "ivr:", err)
-		os.Exit(1)
+		return 1
 	}
 }
 
@@ -61,7 +78,7 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		usage(stderr)
-		return flag.ErrHelp
+		return errUsage
 	}
 	env := environ(getenv)
 	switch args[0] {

@@ -36,7 +36,7 @@ func runReplay(ctx context.Context, args []string, env environ, stdout, stderr i
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
-		return flag.ErrHelp
+		return errUsage
 	}
 	if *target != "" && *public == "" {
 		*public = *target
