@@ -21,7 +21,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ivr-gateway/ivr/authserver"
@@ -93,12 +92,12 @@ func runDemo(ctx context.Context, args []string, env environ, stdout, stderr io.
 		}
 		rdb = redis.NewClient(opt)
 	} else {
-		mr, err := miniredis.Run()
+		mr, c, err := redisconn.Embedded()
 		if err != nil {
-			return fmt.Errorf("embedded redis: %w", err)
+			return err
 		}
 		defer mr.Close()
-		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		rdb = c
 	}
 	defer rdb.Close()
 	gwRDB := rdb
@@ -351,13 +350,13 @@ func runAuthServer(ctx context.Context, args []string, env environ, stdout, stde
 	}
 	var rdb redis.UniversalClient
 	if *redisURL == "" {
-		mr, err := miniredis.Run()
+		mr, c, err := redisconn.Embedded()
 		if err != nil {
 			return err
 		}
 		defer mr.Close()
 		log.Warn("REDIS_URL is not set: embedded Redis; lockouts and revocations are lost on restart")
-		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		rdb = c
 	} else {
 		// Every key the AS writes is one slot: it runs on a cluster too.
 		if rdb, err = redisconn.Open(*redisURL, *redisMode); err != nil {

@@ -141,12 +141,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	case cfg.Redis != nil:
 		a.Redis = cfg.Redis
 	case cfg.RedisURL == "":
-		a.mini, err = miniredis.Run()
-		if err != nil {
-			return nil, fmt.Errorf("embedded redis: %w", err)
+		var c *redis.Client
+		if a.mini, c, err = redisconn.Embedded(); err != nil {
+			return nil, err
 		}
 		log.Warn("REDIS_URL is not set: using an embedded in-process Redis; state is lost on restart and not shared between instances")
-		a.Redis, a.ownsRDB = redis.NewClient(&redis.Options{Addr: a.mini.Addr()}), true
+		a.Redis, a.ownsRDB = c, true
 	default:
 		// single, cluster or sentinel, with the deadlines and failover
 		// retries of internal/redisconn.
