@@ -308,8 +308,16 @@ func runAuthServer(ctx context.Context, args []string, env environ, stdout, stde
 	signingKey := fs.String("signing-key", env("IVR_AS_SIGNING_KEY"), "PEM file of the P-256 key that signs access tokens; empty: a new key per start (IVR_AS_SIGNING_KEY)")
 	smsFrom := fs.String("sms-from", env("IVR_AS_SMS_FROM"), "send OTPs by Twilio SMS from this number (with TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN); empty: print them (demo only)")
 	logFormat := fs.String("log-format", env.or("IVR_LOG_FORMAT", "json"), "log format: json or text")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiler on this loopback address (off when empty)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		stop, err := startPprof(*pprofAddr, newLogger(*logFormat, stderr))
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if clientRate < 1 {
 		return errors.New("-client-rate (IVR_AS_CLIENT_RATE) must be at least 1")
