@@ -32,7 +32,7 @@ func runCall(ctx context.Context, args []string, env environ, stdin io.Reader, s
 	agentKey := fs.String("agent-key", firstAgentKey(env), "agent API key: after a verified call, fetch the token as the agent would (IVR_AGENT_KEYS)")
 	mcpURL := fs.String("mcp-url", env("IVR_RESOURCE"), "MCP server URL: with -agent-key, call its whoami tool with the token (IVR_RESOURCE)")
 	keys := fs.String("keys", twiliosim.KeysEvents, "on a Media Stream (IVR_TRANSPORT=stream), how keys are pressed: events (dtmf messages), tones (in-band audio) or both")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if *public == "" {

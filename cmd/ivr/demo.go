@@ -58,7 +58,7 @@ func runDemo(ctx context.Context, args []string, env environ, stdout, stderr io.
 	}
 	fs.IntVar(&callerLimit, "caller-limit", callerLimit, "verification attempts per caller number per hour (IVR_CALLER_LIMIT)")
 	transport := fs.String("transport", env.or("IVR_TRANSPORT", "gather"), "gather, stream or relay (IVR_TRANSPORT); ivr call speaks every one")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if callerLimit < 1 {
@@ -309,7 +309,7 @@ func runAuthServer(ctx context.Context, args []string, env environ, stdout, stde
 	smsFrom := fs.String("sms-from", env("IVR_AS_SMS_FROM"), "send OTPs by Twilio SMS from this number (with TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN); empty: print them (demo only)")
 	logFormat := fs.String("log-format", env.or("IVR_LOG_FORMAT", "json"), "log format: json or text")
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler on this loopback address (off when empty)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if *pprofAddr != "" {
@@ -442,7 +442,7 @@ func runMCP(ctx context.Context, args []string, env environ, stdout, stderr io.W
 	redisURL := fs.String("redis-url", env("REDIS_URL"), "the reference AS's Redis, for its revocation list (REDIS_URL); empty: revocation is not checked")
 	redisMode := fs.String("redis-mode", env.or("IVR_REDIS_MODE", redisconn.ModeSingle), "single, cluster or sentinel: how to read REDIS_URL (IVR_REDIS_MODE)")
 	asPrefix := fs.String("as-redis-prefix", env.or("IVR_AS_REDIS_PREFIX", "ivras:"), "the reference AS's Redis key prefix, its -redis-prefix (IVR_AS_REDIS_PREFIX)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	log := newLogger(env.or("IVR_LOG_FORMAT", "json"), stderr)

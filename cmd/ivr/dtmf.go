@@ -21,7 +21,7 @@ func runDTMF(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ivr dtmf FILE.wav...\n\nPrints the keypad tones found in each 8 kHz WAV file (16-bit PCM, μ-law or A-law) as JSON lines.")
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {

@@ -35,17 +35,23 @@ func TestExitStatus(t *testing.T) {
 // (shared/bench/webhook-load/measure.sh) uses to find the AS's
 // -client-rate flag. With -h exiting 2, pipefail failed the probe, the flag
 // was never passed, and all but 120 calls a minute ended at the AS's rate
-// limit instead of being verified.
+// limit instead of being verified. With the usage written a line at a
+// time, grep's early exit killed ivr with SIGPIPE (status 141) in about
+// 2 of 100 probes, so each probe runs 100 times.
 func TestHelpProbeUnderPipefail(t *testing.T) {
 	bin := buildIvr(t)
-	for _, tt := range []struct{ args, flag string }{
-		{"authserver -h", "-client-rate"},
-		{"serve -h", "-pprof"},
-		{"help", "serve"},
+	for _, tt := range []struct {
+		args, flag string
+		times      int
+	}{
+		{"authserver -h", "-client-rate", 100},
+		{"serve -h", "-pprof", 100},
+		{"help", "serve", 5},
 	} {
-		probe := fmt.Sprintf("set -o pipefail; %q %s 2>&1 | grep -q -- %q", bin, tt.args, tt.flag)
+		probe := fmt.Sprintf("set -o pipefail; for i in $(seq %d); do %q %s 2>&1 | grep -q -- %q || exit $?; done",
+			tt.times, bin, tt.args, tt.flag)
 		if out, err := exec.Command("bash", "-c", probe).CombinedOutput(); err != nil {
-			t.Errorf("ivr %s | grep -q %s under pipefail: %v %s", tt.args, tt.flag, err, out)
+			t.Errorf("ivr %s | grep -q %s under pipefail, %d times: %v %s", tt.args, tt.flag, tt.times, err, out)
 		}
 	}
 	for _, args := range []string{"", "dtmf", "flow extra", "replay"} {

@@ -26,7 +26,7 @@ func runFlow(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: ivr flow [-format mermaid|dot] [-lang en-US,es-US] [-fallback=true|false] [-max-attempts N]\n\nPrints the call flow, drawn from the dialog's state machine.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

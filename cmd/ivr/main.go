@@ -12,6 +12,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -37,6 +38,23 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ivr:", err)
 	}
 	os.Exit(status)
+}
+
+// parseFlags is fs.Parse with whatever it prints (the usage for -h, or a
+// bad flag and the usage) written to stderr in one write. The flag package
+// writes a line at a time; a script that probes a flag with
+// `ivr authserver -h | grep -q -- -client-rate` under pipefail then races:
+// grep exits at the match, the next line's write meets a closed pipe, and
+// Go ends the program with SIGPIPE (status 141) although -h succeeded.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	err := fs.Parse(args)
+	fs.SetOutput(stderr)
+	if buf.Len() > 0 {
+		stderr.Write(buf.Bytes())
+	}
+	return err
 }
 
 // errUsage: the command line is incomplete (no command, no file to read);

@@ -31,7 +31,7 @@ func runReplay(ctx context.Context, args []string, env environ, stdout, stderr i
 		fmt.Fprintln(stderr, "usage: ivr replay [flags] FIXTURE.jsonl...")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {

@@ -19,7 +19,7 @@ func runServe(ctx context.Context, args []string, env environ, stdout, stderr io
 	fs.SetOutput(stderr)
 	g := addGatewayFlags(fs, env)
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler on this loopback address, e.g. 127.0.0.1:6060 (off when empty)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	cfg := g.config()
