@@ -23,7 +23,7 @@ import (
 func runCall(ctx context.Context, args []string, env environ, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("call", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { callUsage(stderr, fs) }
+	fs.Usage = func() { callUsage(fs.Output(), fs) }
 	base := fs.String("url", env.or("IVR_CALL_URL", "http://127.0.0.1:8080"), "gateway base URL")
 	public := fs.String("public-url", env("IVR_PUBLIC_URL"), "the gateway's IVR_PUBLIC_URL, which requests are signed for (default: -url)")
 	token := fs.String("token", env("TWILIO_AUTH_TOKEN"), "Twilio auth token the gateway checks signatures with (TWILIO_AUTH_TOKEN)")

@@ -23,7 +23,7 @@ func runFlow(args []string, stdout, stderr io.Writer) error {
 	fallback := fs.Bool("fallback", true, "a fallback number is configured (IVR_FALLBACK_NUMBER): the failure path transfers; false: goodbye and hang-up")
 	attempts := fs.Int("max-attempts", dialog.DefaultConfig().MaxAttempts, "verification attempts per call, as IVR_MAX_ATTEMPTS")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ivr flow [-format mermaid|dot] [-lang en-US,es-US] [-fallback=true|false] [-max-attempts N]\n\nPrints the call flow, drawn from the dialog's state machine.")
+		fmt.Fprintln(fs.Output(), "usage: ivr flow [-format mermaid|dot] [-lang en-US,es-US] [-fallback=true|false] [-max-attempts N]\n\nPrints the call flow, drawn from the dialog's state machine.")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, stderr); err != nil {

@@ -28,7 +28,7 @@ func runReplay(ctx context.Context, args []string, env environ, stdout, stderr i
 	transport := fs.String("transport", env.or("IVR_TRANSPORT", "gather"), "with -url: the gateway's IVR_TRANSPORT; fixtures recorded on another transport are skipped")
 	verbose := fs.Bool("v", false, "print every mismatch")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ivr replay [flags] FIXTURE.jsonl...")
+		fmt.Fprintln(fs.Output(), "usage: ivr replay [flags] FIXTURE.jsonl...")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, stderr); err != nil {
