@@ -1,7 +1,8 @@
 // Package redisconn opens the gateway's Redis connection in one of three
 // modes (the README's configuration table, IVR_REDIS_MODE): a single server, a Redis Cluster, or a
 // primary managed by Sentinel, from a REDIS_URL in go-redis's URL form, and
-// says whether that deployment can serve (for /readyz).
+// says whether that deployment can serve (for /readyz). Without a REDIS_URL,
+// Embedded starts the in-process Redis whose keys expire as a real one's.
 //
 // The options it sets where the URL leaves them unset are chosen so that a
 // webhook survives a failover: a dead primary's replica takes over in a few
