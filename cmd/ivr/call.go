@@ -18,11 +18,10 @@ import (
 )
 
 // runCall is the terminal phone (the README's "A 60-second tour"): it
-// dials a gateway as Twilio would, shows what the caller hears, and takes keys and speech from the
-// terminal or a script.
+// dials a gateway as Twilio would, shows what the caller hears, and takes
+// keys and speech from the terminal or a script.
 func runCall(ctx context.Context, args []string, env environ, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("call", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.Usage = func() { callUsage(fs.Output(), fs) }
 	base := fs.String("url", env.or("IVR_CALL_URL", "http://127.0.0.1:8080"), "gateway base URL")
 	public := fs.String("public-url", env("IVR_PUBLIC_URL"), "the gateway's IVR_PUBLIC_URL, which requests are signed for (default: -url)")

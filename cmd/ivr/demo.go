@@ -43,7 +43,6 @@ const demoCallerLimit = 20
 // demo patients, the demo MCP server and the gateway, then prints how to call.
 func runDemo(ctx context.Context, args []string, env environ, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	addr := fs.String("addr", env.or("IVR_ADDR", "127.0.0.1:8080"), "gateway listen address (IVR_ADDR)")
 	patients := fs.String("patients", env.or("IVR_AS_PATIENTS", demoPatients), "patient file (format: docs/as-profile.md) (IVR_AS_PATIENTS)")
 	token := fs.String("twilio-auth-token", env("TWILIO_AUTH_TOKEN"), "Twilio auth token the gateway checks signatures with; empty: a random one (TWILIO_AUTH_TOKEN)")
@@ -283,7 +282,6 @@ func randomString(n int) string {
 // runAuthServer runs the reference authorization server alone (docs/as-profile.md).
 func runAuthServer(ctx context.Context, args []string, env environ, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("authserver", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	addr := fs.String("addr", env.or("IVR_AS_ADDR", "127.0.0.1:9000"), "listen address (IVR_AS_ADDR)")
 	issuer := fs.String("issuer", env("IVR_AS_ISSUER"), "issuer URL; default http://ADDR (IVR_AS_ISSUER)")
 	patients := fs.String("patients", env.or("IVR_AS_PATIENTS", demoPatients), "patient file (IVR_AS_PATIENTS)")
@@ -312,17 +310,17 @@ func runAuthServer(ctx context.Context, args []string, env environ, stdout, stde
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
+	if clientRate < 1 {
+		return errors.New("-client-rate (IVR_AS_CLIENT_RATE) must be at least 1")
+	}
+	log := newLogger(*logFormat, stderr)
 	if *pprofAddr != "" {
-		stop, err := startPprof(*pprofAddr, newLogger(*logFormat, stderr))
+		stop, err := startPprof(*pprofAddr, log)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
-	if clientRate < 1 {
-		return errors.New("-client-rate (IVR_AS_CLIENT_RATE) must be at least 1")
-	}
-	log := newLogger(*logFormat, stderr)
 	tr, flushTraces, err := startTracing(ctx, env, log)
 	if err != nil {
 		return err
@@ -435,7 +433,6 @@ func loadECKey(path string) (*ecdsa.PrivateKey, error) {
 // reference AS's Redis (same REDIS_URL and prefix).
 func runMCP(ctx context.Context, args []string, env environ, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("mcp", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:9100", "listen address")
 	resource := fs.String("resource", env("IVR_RESOURCE"), "this server's canonical URL, e.g. https://mcp.example.org/mcp (IVR_RESOURCE)")
 	issuer := fs.String("issuer", env.or("IVR_AS_ISSUER", env("IVR_AUTH_ISSUER")), "the authorization server's issuer (IVR_AS_ISSUER)")

@@ -17,7 +17,6 @@ import (
 // per line.
 func runDTMF(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dtmf", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: ivr dtmf FILE.wav...\n\nPrints the keypad tones found in each 8 kHz WAV file (16-bit PCM, μ-law or A-law) as JSON lines.")
 	}

@@ -17,7 +17,6 @@ import (
 // the README's diagram is what `go run ./cmd/ivr flow` prints anywhere.
 func runFlow(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("flow", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	format := fs.String("format", "mermaid", "mermaid (a flowchart GitHub renders) or dot (Graphviz: ivr flow -format dot | dot -Tsvg)")
 	langs := fs.String("lang", "en-US,es-US", "languages offered at the greeting, default first, as IVR_LANGUAGES (one language: no language menu)")
 	fallback := fs.Bool("fallback", true, "a fallback number is configured (IVR_FALLBACK_NUMBER): the failure path transfers; false: goodbye and hang-up")

@@ -20,7 +20,6 @@ import (
 // in-process gateway with the AS double, or against a running gateway.
 func runReplay(ctx context.Context, args []string, env environ, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	target := fs.String("url", "", "gateway base URL; empty: an in-process gateway with the AS double")
 	public := fs.String("public-url", env("IVR_PUBLIC_URL"), "the gateway's IVR_PUBLIC_URL (default: -url)")
 	token := fs.String("token", env("TWILIO_AUTH_TOKEN"), "the gateway's Twilio auth token, to sign requests (TWILIO_AUTH_TOKEN)")

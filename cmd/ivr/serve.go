@@ -16,7 +16,6 @@ import (
 
 func runServe(ctx context.Context, args []string, env environ, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	g := addGatewayFlags(fs, env)
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler on this loopback address, e.g. 127.0.0.1:6060 (off when empty)")
 	if err := parseFlags(fs, args, stderr); err != nil {
