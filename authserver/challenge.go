@@ -288,12 +288,10 @@ func (s *Server) challenge(ctx context.Context, reg *registration, form url.Valu
 // kba checks the answers of a first (or renewed) challenge request.
 //
 // Whether the claim fits a patient must not show, in the answer or in the
-// work done (see "Lockouts" in the package doc). So every claim touches
-// its claim counters and patientSlots patient counters in two round trips,
-// and every refused claim records one failure on each: a wrong answer in
-// the first trip ("fail", then "check"), a right one refused because a
-// counter is locked in the second ("check", then "fail"). What the caller
-// is told comes from the claim counters alone.
+// work done (see "Lockouts" in the package doc). So every claim reads its
+// claim counters and patientSlots patient counters in one round trip, and
+// every refused claim, wrong or right, records one failure on each in a
+// second. What the caller is told comes from the claim counters alone.
 func (s *Server) kba(ctx context.Context, client string, req challengeRequest, sess *session) (any, string, error) {
 	a, oe := parseKBA(req)
 	if oe != nil {
@@ -302,34 +300,28 @@ func (s *Server) kba(ctx context.Context, client string, req challengeRequest, s
 	m := s.match(a)
 	ctrs := s.countersFor(a, m.claimed)
 	right := m.rec != nil
-	first, second := modeFail, modeCheck
-	if right {
-		// A right answer is only checked first, so right answers of one
-		// patient at once (several calls) never lock each other out.
-		first, second = modeCheck, modeFail
-	}
-	r1, err := s.touch(ctx, first, ctrs.keys)
+	// Right answers are only read before they are admitted, so right
+	// answers of one patient at once (several calls) never lock each other
+	// out.
+	read, err := s.touch(ctx, modeCheck, ctrs.keys)
 	if err != nil {
 		return nil, "error", err
 	}
-	claimLocked := anyLocked(claim(ctrs, r1))
+	claimLocked := anyLocked(claim(ctrs, read))
 	// For a right answer, the matched patient's own counter: a twin's
 	// lock is not hers.
-	patientLocked := right && ctrs.patientLocked(r1, s.patientIdentity(m.rec))
+	patientLocked := right && ctrs.patientLocked(read, s.patientIdentity(m.rec))
 	if right && !claimLocked && !patientLocked {
 		return s.admit(ctx, client, req, sess, m, ctrs)
 	}
-	r2, err := s.touch(ctx, second, ctrs.keys)
+	failed, err := s.touch(ctx, modeFail, ctrs.keys)
 	if err != nil {
 		return nil, "error", err
 	}
-	if claimLocked {
-		// Refused even when the answers are right: no oracle during a lock.
+	if claimLocked || anyLocked(claim(ctrs, failed)) {
+		// Refused even when the answers are right: no oracle during a
+		// lock (one that a concurrent guess set since the read included).
 		return errSlowDown(), "locked", nil
-	}
-	failed := r1
-	if right {
-		failed = r2
 	}
 	remaining := leastRemaining(claim(ctrs, failed))
 	outcome := "access_denied"

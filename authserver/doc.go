@@ -77,15 +77,16 @@
 //     slow_down, which would tell an attacker that the patient exists, or
 //     that the SSN digits are right.
 //
-// The work does not show it either: every claim touches its claim counters
+// The work does not show it either: every claim reads its claim counters
 // and two patient counters (those of the patients it fits, padded with
-// counters derived from the claim) in the same two Redis round trips with
-// the same commands, whether it fits a patient, fits nobody, or is refused
-// because the patient is locked (TestSameWorkWhetherTheClaimFits,
-// BenchmarkLockoutPaths). Each counter
-// operation is one Lua script on one key, so a burst of guesses sent at
-// once is serialised per counter and gets no more guesses through than
-// guesses sent one by one. An OTP step-up is reached only with all three
+// counters derived from the claim) in one Redis round trip, and a refused
+// claim records a failure on each in a second, with the same commands
+// whether it fits a patient, fits nobody, or is refused because the
+// patient is locked (TestSameWorkWhetherTheClaimFits,
+// BenchmarkLockoutPaths). A read is one ZRANGE of one key and a failure
+// one Lua script on one key, so a burst of guesses sent at once is
+// serialised per counter and gets no more guesses through than guesses
+// sent one by one. An OTP step-up is reached only with all three
 // answers right; there a locked patient counter answers slow_down. An
 // auth_session serves at most 5 requests; each client may send
 // Config.ClientRateLimit challenge requests a minute.

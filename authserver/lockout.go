@@ -15,7 +15,10 @@ import (
 // scored by the lock's end. Everything about a counter happens in one script
 // on that one key, so it is atomic, needs no cross-slot transaction (Redis
 // Cluster) and serialises against concurrent requests: a burst of guesses
-// gets no more than identityFailures of them past a counter.
+// gets no more than identityFailures of them past a counter. Reading a
+// counter (modeCheck) is one ZRANGE of that key, equally atomic: a script
+// costs Redis several times a plain read, and every claim reads its
+// counters (a right answer does nothing else).
 
 // counterScript runs one counter operation.
 //
@@ -138,6 +141,9 @@ func (s *Server) patientIdentity(r *record) []byte {
 // returns the answers in order.
 func (s *Server) touch(ctx context.Context, mode string, ids [][]byte) ([]int, error) {
 	now := s.now().UnixMilli()
+	if mode == modeCheck {
+		return s.check(ctx, now, ids)
+	}
 	args := []any{
 		now, "(" + strconv.FormatInt(now-failureWindow.Milliseconds(), 10), identityFailures, mode, "",
 		now + lockDuration.Milliseconds(), failureWindow.Milliseconds(), lockDuration.Milliseconds(),
@@ -182,6 +188,48 @@ func (s *Server) touch(ctx context.Context, mode string, ids [][]byte) ([]int, e
 		out[i] = n
 	}
 	return out, nil
+}
+
+// check reads every counter in one round trip (one ZRANGE each, no
+// script) and returns what counterScript answers in check mode: -1 while
+// locked, else the failures left in the window. It writes nothing: what
+// the script's check mode would tidy (an ended lock, failures out of the
+// window) the next failure tidies, and the key's TTL in the end.
+func (s *Server) check(ctx context.Context, now int64, ids [][]byte) ([]int, error) {
+	cmds := make([]*redis.ZSliceCmd, len(ids))
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.ZRangeWithScores(ctx, s.key("fail", id), 0, -1)
+		}
+		return nil
+	})
+	out := make([]int, len(ids))
+	for i, cmd := range cmds {
+		zs, err := cmd.Result()
+		if err != nil {
+			return nil, fmt.Errorf("authserver: failure counter: %w", err)
+		}
+		out[i] = remainingAt(zs, now)
+	}
+	return out, nil
+}
+
+// remainingAt is counterScript's check mode over a counter's members.
+func remainingAt(zs []redis.Z, now int64) int {
+	cutoff := float64(now - failureWindow.Milliseconds())
+	n := 0
+	for _, z := range zs {
+		if z.Member == "lock" {
+			if z.Score > float64(now) {
+				return locked
+			}
+			return identityFailures // an ended lock: the script drops it with its count
+		}
+		if z.Score >= cutoff {
+			n++
+		}
+	}
+	return max(identityFailures-n, 0)
 }
 
 // patientLocked reports whether a touch's answers say the patient counter id is

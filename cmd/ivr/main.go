@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
@@ -30,6 +31,9 @@ func main() {
 	// go-redis reports connection trouble through a process-wide logger of
 	// its own; route it into structured logs (it names addresses, never data).
 	redis.SetLogger(redisLogger{slog.New(slog.NewJSONHandler(os.Stderr, nil))})
+	if pct, ok := gcPercent(os.Args[1:], os.Getenv); ok {
+		debug.SetGCPercent(pct)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := Run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
