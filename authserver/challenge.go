@@ -338,15 +338,21 @@ func (s *Server) admit(ctx context.Context, client string, req challengeRequest,
 	var err error
 	// The step-up's counter is the matched patient's: wrong codes lock it.
 	ident := s.patientIdentity(m.rec)
+	if !m.stepUp {
+		fresh := sess == nil
+		if fresh {
+			if sess, err = s.newSession(); err != nil {
+				return nil, "error", err
+			}
+		}
+		// A success clears the claim's counters and the patient's, not
+		// another patient's the claim also fit.
+		return s.issueCode(ctx, client, req, sess, fresh, m.rec.id, append(slices.Clip(claim(ctrs, ctrs.keys)), ident), "code")
+	}
 	if sess == nil {
 		if sess, err = s.createSession(ctx, client); err != nil {
 			return nil, "error", err
 		}
-	}
-	if !m.stepUp {
-		// A success clears the claim's counters and the patient's, not
-		// another patient's the claim also fit.
-		return s.issueCode(ctx, client, req, sess, m.rec.id, append(slices.Clip(claim(ctrs, ctrs.keys)), ident), "code")
 	}
 	otp, err := s.newOTP()
 	if err != nil {
@@ -391,7 +397,7 @@ func (s *Server) stepUp(ctx context.Context, client string, req challengeRequest
 		if n == 0 {
 			return errInvalidSession(), "otp_race", nil
 		}
-		return s.issueCode(ctx, client, req, sess, sess.sub, [][]byte{sess.ident}, "code_after_otp")
+		return s.issueCode(ctx, client, req, sess, false, sess.sub, [][]byte{sess.ident}, "code_after_otp")
 	}
 	tries, err := s.rdb.HIncrBy(ctx, sess.key, "tries", 1).Result()
 	if err != nil {

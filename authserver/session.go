@@ -28,14 +28,17 @@ type codeGrant struct {
 }
 
 // issueCode stores a code for sub and answers it; a code clears the
-// counters in clear (a success resets the count).
+// counters in clear (a success resets the count). A session made for this
+// request (newSession) is stored with it, already done: a right first
+// answer costs one write round trip, not two.
 //
 // The session, the code and the counters live in different slots, so they
 // are written in one pipeline rather than one transaction. Nothing needs
 // them together: the code is handed out only if every write succeeded, an
-// unused code expires, and a session marked done or a counter left
-// uncleared only errs on the safe side.
-func (s *Server) issueCode(ctx context.Context, client string, req challengeRequest, sess *session, sub string, clear [][]byte, outcome string) (any, string, error) {
+// unused code expires, and a session marked done (or, if the pipeline is
+// cut short, left without its TTL: its exp field still ends it) or a
+// counter left uncleared only errs on the safe side.
+func (s *Server) issueCode(ctx context.Context, client string, req challengeRequest, sess *session, fresh bool, sub string, clear [][]byte, outcome string) (any, string, error) {
 	code, err := s.randToken(32)
 	if err != nil {
 		return nil, "error", err
@@ -49,8 +52,12 @@ func (s *Server) issueCode(ctx context.Context, client string, req challengeRequ
 		return nil, "error", fmt.Errorf("authserver: code: %w", err)
 	}
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, sess.key, "st", stateDone)
-		p.HDel(ctx, sess.key, "sub", "otp", "oexp", "tries", "ident")
+		if fresh {
+			s.writeSession(ctx, p, sess, client, stateDone)
+		} else {
+			p.HSet(ctx, sess.key, "st", stateDone)
+			p.HDel(ctx, sess.key, "sub", "otp", "oexp", "tries", "ident")
+		}
 		p.Set(ctx, s.key("code", mac(s.hashKey, macCode, code)), b, codeTTL)
 		for _, id := range clear {
 			p.Del(ctx, s.key("fail", id))
@@ -97,16 +104,32 @@ type session struct {
 	otpExp int64
 }
 
-func (s *Server) createSession(ctx context.Context, client string) (*session, error) {
+// newSession makes a new auth_session's token and key; writeSession
+// stores it.
+func (s *Server) newSession() (*session, error) {
 	tok, err := s.randToken(32)
 	if err != nil {
 		return nil, err
 	}
-	sess := &session{token: tok, key: s.key("sess", mac(s.hashKey, macSession, tok)), state: stateNew}
+	return &session{token: tok, key: s.key("sess", mac(s.hashKey, macSession, tok)), state: stateNew}, nil
+}
+
+// writeSession queues the writes that store a new session for client in
+// state st.
+func (s *Server) writeSession(ctx context.Context, p redis.Pipeliner, sess *session, client, st string) {
+	p.HSet(ctx, sess.key, "c", client, "st", st, "exp", s.now().Add(sessionTTL).UnixMilli(), "n", 0)
+	p.PExpire(ctx, sess.key, sessionTTL)
+}
+
+// createSession stores a new session (one that will wait for an OTP).
+func (s *Server) createSession(ctx context.Context, client string) (*session, error) {
+	sess, err := s.newSession()
+	if err != nil {
+		return nil, err
+	}
 	// One key: a transaction a cluster accepts.
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, sess.key, "c", client, "st", stateNew, "exp", s.now().Add(sessionTTL).UnixMilli(), "n", 0)
-		p.PExpire(ctx, sess.key, sessionTTL)
+		s.writeSession(ctx, p, sess, client, stateNew)
 		return nil
 	})
 	if err != nil {

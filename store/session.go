@@ -364,7 +364,12 @@ func (s *Store) saveSession(ctx context.Context, sess Session, prevStep int64, x
 	if callerRef != "" {
 		callerKey = s.callerKeyFor(callerRef)
 	}
-	res, n, err := s.runSave(ctx, keys, args, x.Event, sess.CallSid, now, callerKey)
+	var res, n int64
+	if prevStep == 0 && x.Event == "" && x.Token == nil && callerKey == "" {
+		res, err = s.createSession(ctx, sess.CallSid, set, deadline.UnixMilli())
+	} else {
+		res, n, err = s.runSave(ctx, keys, args, x.Event, sess.CallSid, now, callerKey)
+	}
 	allowed = n != 0 && n <= s.limit // -1: saved, not counted (runSaveCounting)
 	if err != nil && !errors.Is(err, ErrEventNotAppended) {
 		s.recent.drop(sess.CallSid)

@@ -11,6 +11,7 @@
 //	P token:{CallSid}   hash    access_token (sealed), token_type, expires_at, scope, resource; TTL = token lifetime
 //	P events            stream  call_sid, event, at; XADD MAXLEN ~ EventsMaxLen
 //	P caller:{hmac}     string  attempts per caller number in the current hour
+//	P new:{CallSid}     hash    a session being created; only inside createSession's transaction
 //	P notify            channel single server and Sentinel: a call SID whose token was just written (PUBLISH)
 //	P notify:{CallSid}  channel Redis Cluster: the same, as a shard channel in the call's slot (SPUBLISH)
 //
@@ -19,8 +20,10 @@
 // (a cluster refuses a script that reaches another slot, SPUBLISH included).
 // The events stream lives in its own slot and is only written by plain
 // XADD and XDEL, alone or pipelined with a call's script (a cluster client
-// splits a pipeline per node); a caller counter is one key, counted by a
-// one-key script. No MULTI/EXEC is used anywhere.
+// splits a pipeline per node); a caller counter is one key, counted by
+// INCR and EXPIRE NX. The one MULTI/EXEC, which creates a call
+// (store/create.go), stays in the call's slot too: it builds the session
+// under P new:{CallSid}, a name that exists only inside the transaction.
 package store
 
 import (
