@@ -99,6 +99,7 @@ type Server struct {
 	jwks      []byte
 	wellKnown string
 	tracer    trace.TracerProvider
+	issued    *issuedTokens // issued.go
 }
 
 type paths struct{ challenge, token, revoke, jwks string }
@@ -133,6 +134,7 @@ func New(cfg Config) (*Server, error) {
 		log:       cfg.Logger,
 		rand:      cfg.Rand,
 		tracer:    cfg.TracerProvider,
+		issued:    newIssuedTokens(issuedCap),
 	}
 	if s.prefix == "" {
 		s.prefix = "ivras:"
