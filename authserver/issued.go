@@ -2,8 +2,9 @@ package authserver
 
 import (
 	"crypto/sha256"
-	"sync"
 	"time"
+
+	"github.com/ivr-gateway/ivr/internal/genmap"
 )
 
 // issuedCap bounds how many tokens issuedTokens remembers (two generations
@@ -15,11 +16,10 @@ const issuedCap = 20000
 // is here is byte for byte one this server signed, so its revocation
 // skips the ES256 verification (about 50 µs, the most of a revocation's
 // CPU). It is a cache only: a token signed by another instance, or one
-// forgotten, is verified as before, and nothing else reads it.
+// forgotten (internal/genmap bounds it), is verified as before, and
+// nothing else reads it.
 type issuedTokens struct {
-	mu       sync.Mutex
-	cur, old map[[32]byte]issuedToken
-	max      int
+	byHash *genmap.Map[[32]byte, issuedToken]
 }
 
 // issuedToken is what a revocation needs of a token.
@@ -29,26 +29,13 @@ type issuedToken struct {
 }
 
 func newIssuedTokens(max int) *issuedTokens {
-	return &issuedTokens{cur: make(map[[32]byte]issuedToken), old: make(map[[32]byte]issuedToken), max: max}
+	return &issuedTokens{byHash: genmap.New[[32]byte, issuedToken](max)}
 }
 
 func (t *issuedTokens) put(token string, it issuedToken) {
-	h := sha256.Sum256([]byte(token))
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.cur) >= t.max/2 {
-		t.old, t.cur = t.cur, make(map[[32]byte]issuedToken, t.max/2)
-	}
-	t.cur[h] = it
+	t.byHash.Put(sha256.Sum256([]byte(token)), it)
 }
 
 func (t *issuedTokens) get(token string) (issuedToken, bool) {
-	h := sha256.Sum256([]byte(token))
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if it, ok := t.cur[h]; ok {
-		return it, true
-	}
-	it, ok := t.old[h]
-	return it, ok
+	return t.byHash.Get(sha256.Sum256([]byte(token)))
 }

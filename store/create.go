@@ -18,12 +18,12 @@ func (s *Store) newKey(sid string) string { return s.prefix + "new:{" + sid + "}
 //
 // One transaction on the call's slot: the session is written to newKey
 // with its TTL, then RENAMENX moves it to callKey unless that exists, and
-// whatever is left of newKey is deleted. Nothing else ever sees newKey.
+// whatever is left of newKey is deleted. Nothing else ever sees newKey,
+// so no transaction finds one left over.
 func (s *Store) createSession(ctx context.Context, sid string, set []any, expireAtMs int64) (int64, error) {
 	tmp, key := s.newKey(sid), s.callKey(sid)
 	var moved *redis.BoolCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, tmp) // nothing to delete, unless a transaction was cut short
 		p.HSet(ctx, tmp, set...)
 		p.PExpireAt(ctx, tmp, time.UnixMilli(expireAtMs))
 		moved = p.RenameNX(ctx, tmp, key)

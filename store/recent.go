@@ -2,7 +2,9 @@ package store
 
 import (
 	"crypto/sha256"
-	"sync"
+	"maps"
+
+	"github.com/ivr-gateway/ivr/internal/genmap"
 )
 
 // recent remembers, per call, the session hash as this instance last read
@@ -13,13 +15,9 @@ import (
 // right. A call's next webhook that lands on another instance, or a
 // concurrent change, simply costs the read it would have cost anyway.
 //
-// Two generations of maps bound its memory without per-entry bookkeeping:
-// entries move to the old generation when the current one fills, and the
-// old generation is dropped at the next turn.
+// Its memory is bounded by internal/genmap's two generations.
 type recent struct {
-	mu       sync.Mutex
-	cur, old map[string]*cached
-	max      int
+	calls *genmap.Map[string, *cached]
 }
 
 // cached is one call's hash as last seen at step.
@@ -32,7 +30,7 @@ type cached struct {
 }
 
 func newRecent(max int) *recent {
-	return &recent{cur: make(map[string]*cached), old: make(map[string]*cached), max: max}
+	return &recent{calls: genmap.New[string, *cached](max)}
 }
 
 // get returns the call's entry if it is at step.
@@ -40,12 +38,7 @@ func (r *recent) get(sid string, step int64) *cached {
 	if r == nil || step <= 0 {
 		return nil
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := r.cur[sid]
-	if c == nil {
-		c = r.old[sid]
-	}
+	c, _ := r.calls.Get(sid)
 	if c == nil || c.step != step {
 		return nil
 	}
@@ -53,46 +46,30 @@ func (r *recent) get(sid string, step int64) *cached {
 }
 
 func (r *recent) put(sid string, c *cached) {
-	if r == nil {
-		return
+	if r != nil {
+		r.calls.Put(sid, c)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.cur) >= r.max/2 {
-		r.old, r.cur = r.cur, make(map[string]*cached, r.max/2)
-	}
-	delete(r.old, sid)
-	r.cur[sid] = c
 }
 
 func (r *recent) drop(sid string) {
-	if r == nil {
-		return
+	if r != nil {
+		r.calls.Delete(sid)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.cur, sid)
-	delete(r.old, sid)
 }
 
-// setField changes one field of a cached call in place (a lease renewal,
-// which does not move the step).
+// setField changes one field of a cached call (a lease renewal, which
+// does not move the step). The entry is replaced, not changed in place: a
+// caller may be reading the old one.
 func (r *recent) setField(sid, field, value string) {
 	if r == nil {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, m := range []map[string]*cached{r.cur, r.old} {
-		if c := m[sid]; c != nil {
-			f := make(map[string]string, len(c.fields))
-			for k, v := range c.fields {
-				f[k] = v
-			}
-			f[field] = value
-			m[sid] = &cached{step: c.step, fields: f, answersSum: c.answersSum}
-		}
-	}
+	r.calls.Update(sid, func(c *cached) *cached {
+		f := make(map[string]string, len(c.fields)+1)
+		maps.Copy(f, c.fields)
+		f[field] = value
+		return &cached{step: c.step, fields: f, answersSum: c.answersSum}
+	})
 }
 
 func answersSum(plain []byte) [32]byte {
