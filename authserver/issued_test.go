@@ -2,6 +2,9 @@ package authserver
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,12 +25,17 @@ func TestRevokeWithAndWithoutTheIssuedCache(t *testing.T) {
 		name        string
 		forget      bool
 		tamper      bool
+		otherKey    bool // the server checks signatures with a key that did not sign
 		wantRevoked bool
 		wantOutcome string
 	}{
-		{"remembered", false, false, true, "revoked"},
-		{"forgotten: verified", true, false, true, "revoked"},
-		{"forged signature, remembered claims", false, true, false, "not_ours"},
+		{"remembered", false, false, false, true, "revoked"},
+		// Only the remembered token can be revoked here: its signature is
+		// not checked.
+		{"remembered, not verifiable", false, false, true, true, "revoked"},
+		{"forgotten: verified", true, false, false, true, "revoked"},
+		{"forgotten, not verifiable", true, false, true, false, "not_ours"},
+		{"forged signature, remembered claims", false, true, false, false, "not_ours"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,6 +48,13 @@ func TestRevokeWithAndWithoutTheIssuedCache(t *testing.T) {
 			}
 			if tt.forget {
 				as.Server.issued = newIssuedTokens(issuedCap)
+			}
+			if tt.otherKey {
+				k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				if err != nil {
+					t.Fatal(err)
+				}
+				as.Server.pub.Key = &k.PublicKey
 			}
 			if tt.tamper {
 				dot := strings.LastIndexByte(tok, '.')
