@@ -88,7 +88,7 @@ func newHarnessOn(tb testing.TB, rdb redis.UniversalClient, prefix string, opts 
 	cfg := agentapi.Config{
 		Keys:       []string{agentKey, " " + agentKey2 + " "},
 		MaxWait:    5 * time.Second,
-		Logger:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: testlog.NoTime})),
 		Registerer: reg,
 	}
 	for _, o := range opts {

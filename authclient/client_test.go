@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ivr-gateway/ivr/internal/asdouble"
+	"github.com/ivr-gateway/ivr/internal/testlog"
 )
 
 var (
@@ -208,7 +209,7 @@ func TestVerify(t *testing.T) {
 func assertNoPersonalData(t *testing.T, res Result, a Answers) {
 	t.Helper()
 	var logged bytes.Buffer
-	slog.New(slog.NewJSONHandler(&logged, nil)).Info("verify", "result", res, "answers", a)
+	slog.New(slog.NewJSONHandler(&logged, &slog.HandlerOptions{ReplaceAttr: testlog.NoTime})).Info("verify", "result", res, "answers", a)
 	texts := map[string]string{"String": res.String(), "log": logged.String(), "answers": a.String()}
 	if res.Err != nil {
 		texts["Err"] = res.Err.Error()
@@ -406,7 +407,7 @@ func TestRedaction(t *testing.T) {
 	tok := &Token{AccessToken: "at-secret", TokenType: "Bearer", Scope: "s", Resource: "https://mcp", ExpiresAt: fixedNow}
 	res := Result{Outcome: Verified, AuthSession: "sess-secret", AttemptsRemaining: -1, Token: tok}
 	var buf bytes.Buffer
-	l := slog.New(slog.NewJSONHandler(&buf, nil))
+	l := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: testlog.NoTime}))
 	l.Info("x", "answers", a, "result", res, "token", tok)
 	texts := []string{buf.String(), a.String(), res.String(), tok.String(), fmt.Sprintf("%v %+v %s", a, res, tok)}
 	for _, text := range texts {

@@ -98,7 +98,7 @@ func newTestAS(tb testing.TB, issuerPath string, opts ...asOption) *testAS {
 		OTPSender: &ConsoleSender{W: as.sms},
 		Now:       as.clock.Now,
 		// No time: its digits could spell a test identity's.
-		Logger: slog.New(slog.NewJSONHandler(as.logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: dropTime})),
+		Logger: slog.New(slog.NewJSONHandler(as.logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: testlog.NoTime})),
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -112,13 +112,6 @@ func newTestAS(tb testing.TB, issuerPath string, opts ...asOption) *testAS {
 	srv.Start()
 	tb.Cleanup(srv.Close)
 	return as
-}
-
-func dropTime(groups []string, a slog.Attr) slog.Attr {
-	if len(groups) == 0 && a.Key == slog.TimeKey {
-		return slog.Attr{}
-	}
-	return a
 }
 
 // answer is an HTTP answer with its JSON body decoded.

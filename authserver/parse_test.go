@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ivr-gateway/ivr/internal/redistest"
+	"github.com/ivr-gateway/ivr/internal/testlog"
 )
 
 func TestLoadPatients(t *testing.T) {
@@ -129,7 +130,7 @@ func TestParseClients(t *testing.T) {
 	// Nothing prints a secret.
 	c := Client{ID: "gw", Secret: "hunter2", Scopes: sc}
 	var buf bytes.Buffer
-	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "client", c)
+	slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: testlog.NoTime})).Info("x", "client", c)
 	for _, out := range []string{buf.String(), fmt.Sprint(c), fmt.Sprintf("%+v %#v %v", c, c, []Client{c})} {
 		if strings.Contains(out, "hunter2") || !strings.Contains(out, "gw") {
 			t.Errorf("%q: want the id and not the secret", out)
@@ -207,7 +208,7 @@ func TestRedaction(t *testing.T) {
 	t.Parallel()
 	p := mustPatients(t)[0]
 	var buf bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: testlog.NoTime}))
 	s := secret("1980-01-05")
 	log.Info("x", "patient", p, "dob", s)
 	for _, out := range []string{buf.String(), fmt.Sprint(p), fmt.Sprintf("%+v %#v %v %s %q", p, p, s, s, s)} {

@@ -25,6 +25,7 @@ import (
 	"github.com/ivr-gateway/ivr/internal/app"
 	"github.com/ivr-gateway/ivr/internal/asdouble"
 	"github.com/ivr-gateway/ivr/internal/redistest"
+	"github.com/ivr-gateway/ivr/internal/testlog"
 	"github.com/ivr-gateway/ivr/internal/tracing"
 	"github.com/ivr-gateway/ivr/kba"
 	"github.com/ivr-gateway/ivr/store"
@@ -95,7 +96,7 @@ func newInstance(t *testing.T, o instanceOpts) *instance {
 	e, err := callflow.New(callflow.Config{VerifyWait: 50 * time.Millisecond, LeaseTTL: o.leaseTTL}, callflow.Deps{
 		Machine: dialog.New(dialog.Config{Languages: []kba.Lang{kba.English, kba.Spanish}}),
 		Store:   st, Verifier: app.NewASVerifier(ac), Observer: telephony.NewMetrics(reg),
-		Logger: slog.New(slog.NewJSONHandler(w, nil)), TracerProvider: o.tp,
+		Logger: slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{ReplaceAttr: testlog.NoTime})), TracerProvider: o.tp,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ivr-gateway/ivr/internal/testlog"
 	"github.com/ivr-gateway/ivr/kba"
 	"github.com/ivr-gateway/ivr/prompts"
 )
@@ -164,8 +165,12 @@ func TestAnswersRedactSlog(t *testing.T) {
 		name string
 		new  func(*bytes.Buffer) slog.Handler
 	}{
-		{"json", func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) }},
-		{"text", func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) }},
+		{"json", func(b *bytes.Buffer) slog.Handler {
+			return slog.NewJSONHandler(b, &slog.HandlerOptions{ReplaceAttr: testlog.NoTime})
+		}},
+		{"text", func(b *bytes.Buffer) slog.Handler {
+			return slog.NewTextHandler(b, &slog.HandlerOptions{ReplaceAttr: testlog.NoTime})
+		}},
 	} {
 		t.Run(h.name, func(t *testing.T) {
 			var buf bytes.Buffer
@@ -201,12 +206,12 @@ func TestActionsRedactSlog(t *testing.T) {
 		assertNoLeak(t, "actions "+verb, fmt.Sprintf(verb, actions))
 	}
 	var text bytes.Buffer
-	slog.New(slog.NewTextHandler(&text, nil)).Info("step", "actions", actions)
+	slog.New(slog.NewTextHandler(&text, &slog.HandlerOptions{ReplaceAttr: testlog.NoTime})).Info("step", "actions", actions)
 	assertNoLeak(t, "slog text actions", text.String())
 
 	t.Run("json", func(t *testing.T) {
 		var buf bytes.Buffer
-		slog.New(slog.NewJSONHandler(&buf, nil)).Info("step", "actions", actions)
+		slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: testlog.NoTime})).Info("step", "actions", actions)
 		assertNoLeak(t, "slog json actions", buf.String())
 	})
 }

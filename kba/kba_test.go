@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ivr-gateway/ivr/internal/testlog"
 )
 
 func TestValidateDOB(t *testing.T) {
@@ -332,7 +334,7 @@ func TestRedaction(t *testing.T) {
 	}
 	fmt.Fprintln(&out, d, n, r)
 	var buf bytes.Buffer
-	for _, h := range []slog.Handler{slog.NewJSONHandler(&buf, nil), slog.NewTextHandler(&buf, nil)} {
+	for _, h := range []slog.Handler{slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: testlog.NoTime}), slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: testlog.NoTime})} {
 		l := slog.New(h)
 		l.Info("answer", "dob", d, "name", n, "reading", r, "pdob", &d, "pname", &n)
 		l.Info("group", slog.Group("kba", slog.Any("dob", d), slog.Any("name", n)))

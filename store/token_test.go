@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ivr-gateway/ivr/internal/redistest"
+	"github.com/ivr-gateway/ivr/internal/testlog"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -193,7 +194,7 @@ func TestRedaction(t *testing.T) {
 	tok := testToken()
 	sess := Session{CallSid: "CA1", Step: 1, Phase: ivr.PhaseCollecting, Answers: []byte("Maria|Garcia|1980-01-05|1234")}
 	var buf bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: testlog.NoTime}))
 	log.Info("t", "token", tok, "session", sess)
 	out := buf.String() + fmt.Sprintf("%v %+v %#v %s %v %+v %#v", tok, tok, tok, tok, sess, sess, sess) +
 		fmt.Sprint(&tok, &sess)

@@ -254,7 +254,7 @@ func harness(t *testing.T, env replay.Env, logs *testlog.Buffer) *replay.Harness
 	rdb, prefix := redistest.Client(t)
 	h, err := replay.Start(context.Background(), replay.HarnessConfig{
 		PublicURL: publicURL, AuthToken: authToken, Env: env, Redis: rdb, Prefix: prefix,
-		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: testlog.NoTime})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -326,7 +326,7 @@ func TestCallFixturesOnCluster(t *testing.T) {
 			logs := &testlog.Buffer{}
 			h, err := replay.Start(context.Background(), replay.HarnessConfig{
 				PublicURL: publicURL, AuthToken: authToken, Env: fx.Header.Env, Redis: rdb, Prefix: prefix,
-				Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+				Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{ReplaceAttr: testlog.NoTime})),
 			})
 			if err != nil {
 				t.Fatal(err)

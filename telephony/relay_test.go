@@ -46,7 +46,7 @@ type relayOpts struct {
 func newRelayEnv(t *testing.T, o relayOpts) *relayEnv {
 	t.Helper()
 	logs := &testlog.Buffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: testlog.NoTime}))
 	rdb, prefix := redistest.Client(t)
 	o.env.Transport = "relay" // the harness's slow AS is slower for sessions
 	h, err := replay.Start(context.Background(), replay.HarnessConfig{

@@ -90,7 +90,7 @@ func newStreamEnv(t *testing.T, clock telephony.Clock) *streamEnv {
 func newStreamEnvWith(t *testing.T, clock telephony.Clock, env replay.Env) *streamEnv {
 	t.Helper()
 	logs := &testlog.Buffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: testlog.NoTime}))
 	rdb, prefix := redistest.Client(t)
 	h, err := replay.Start(context.Background(), replay.HarnessConfig{
 		PublicURL: publicURL, AuthToken: authToken, Redis: rdb, Prefix: prefix, Logger: log, Env: env,

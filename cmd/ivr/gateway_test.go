@@ -56,7 +56,7 @@ func startGateway(t *testing.T, mod func(*app.Config), asMod func(*asdouble.Serv
 	if mod != nil {
 		mod(&cfg)
 	}
-	a, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(g.Logs, nil)))
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(g.Logs, &slog.HandlerOptions{ReplaceAttr: testlog.NoTime})))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ivr-gateway/ivr/internal/testlog"
 )
 
 func TestParseScript(t *testing.T) {
@@ -80,7 +82,7 @@ func TestScriptRedaction(t *testing.T) {
 	}
 	l := ScriptLine{Kind: "say", Value: "Maria Garcia", Confidence: 0.9}
 	var b strings.Builder
-	slog.New(slog.NewJSONHandler(&b, nil)).Info("line", "line", l)
+	slog.New(slog.NewJSONHandler(&b, &slog.HandlerOptions{ReplaceAttr: testlog.NoTime})).Info("line", "line", l)
 	for _, s := range []string{fmt.Sprint(l), fmt.Sprintf("%v", []ScriptLine{l}), b.String()} {
 		if strings.Contains(s, "Maria") {
 			t.Errorf("%q leaks the answer", s)
